@@ -1,0 +1,200 @@
+"""The one exception tree of ckan-api-client.
+
+::
+
+    CkanError                       base of everything this library raises
+    ├── HTTPError                   the server answered with a non-ok status (the seed's exception)
+    │   ├── BadRequest              400, e.g. an unknown action
+    │   ├── NotAuthorized           403
+    │   ├── NotFound                404
+    │   ├── ValidationError         409 "Validation Error", with the field errors in ``error_dict``
+    │   ├── SearchQueryError        409 "Search Query Error" (bad Solr syntax)
+    │   ├── SearchError             409/500 "Search Error" / "Search Index Error"
+    │   ├── RateLimited             429
+    │   └── ServerError             5xx
+    ├── TransportError              no usable answer: timeout, refused or reset connection
+    │   └── RequestTimeout          connect or read timeout fired
+    ├── BadApiError                 an ok status but a body of the wrong shape
+    ├── RedirectError               a redirect that would drop the request body or leave the host
+    └── InvalidInput                bad input caught before any request (also a ValueError)
+
+No exception carries the API token: messages come from the server's answer and are scrubbed of
+the token before they are stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+__all__ = [
+    "CkanError",
+    "HTTPError",
+    "BadRequest",
+    "NotAuthorized",
+    "NotFound",
+    "ValidationError",
+    "SearchQueryError",
+    "SearchError",
+    "RateLimited",
+    "ServerError",
+    "TransportError",
+    "RequestTimeout",
+    "BadApiError",
+    "RedirectError",
+    "InvalidInput",
+    "OperationFailure",
+]
+
+
+class CkanError(Exception):
+    """Base of every error raised by ckan-api-client."""
+
+
+class HTTPError(CkanError):
+    """The server answered with a non-ok HTTP status.
+
+    ``status_code``, ``message`` and ``original`` are the seed's documented attributes:
+    ``original`` is the response body as text (cut at 64 KiB). ``action`` and ``url`` say what was
+    called; ``error`` is CKAN's parsed error object (``{"__type": ..., "message": ...}``) when
+    the body had one, else ``None``; ``error_type`` is its ``__type``.
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        original: str | None = None,
+        *,
+        action: str | None = None,
+        url: str | None = None,
+        error: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(status_code, message)
+        self.status_code = status_code
+        self.message = message
+        self.original = original
+        self.action = action
+        self.url = url
+        self.error: dict[str, Any] | None = dict(error) if error is not None else None
+
+    @property
+    def error_type(self) -> str | None:
+        """CKAN's ``__type`` for this error ("Not Found Error", "Validation Error", ...)."""
+        if self.error is None:
+            return None
+        value = self.error.get("__type")
+        return str(value) if value is not None else None
+
+    def __str__(self) -> str:
+        where = f" {self.action}" if self.action else (f" {self.url}" if self.url else "")
+        kind = f" [{self.error_type}]" if self.error_type else ""
+        return f"HTTP {self.status_code}{where}{kind}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status_code={self.status_code!r}, message={self.message!r}, action={self.action!r})"
+
+
+class BadRequest(HTTPError):
+    """400: the request was malformed, or the action does not exist."""
+
+
+class NotAuthorized(HTTPError):
+    """403: the key (or its absence) does not allow this."""
+
+
+class NotFound(HTTPError):
+    """404: no such object (or action)."""
+
+
+class ValidationError(HTTPError):
+    """409: CKAN rejected the data; ``error_dict`` maps each field to its messages."""
+
+    @property
+    def error_dict(self) -> dict[str, Any]:
+        """Field errors, e.g. ``{"name": ["Must be purely lowercase alphanumeric ..."]}``."""
+        if not self.error:
+            return {}
+        return {k: v for k, v in self.error.items() if k not in ("__type", "message")}
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        fields = self.error_dict
+        if not fields or not (self.error or {}).get("message"):
+            return base  # without a message of its own, the message already lists the fields
+        parts = []
+        for key, value in fields.items():
+            text = "; ".join(map(str, value)) if isinstance(value, list) else str(value)
+            parts.append(f"{key}: {text}")
+        return f"{base} ({', '.join(parts)})"
+
+
+class SearchQueryError(HTTPError):
+    """409 "Search Query Error": the search parameters were invalid (e.g. Solr syntax)."""
+
+
+class SearchError(HTTPError):
+    """"Search Error" or "Search Index Error": the search backend failed."""
+
+
+class RateLimited(HTTPError):
+    """429: too many requests; ``retry_after`` is the server's hint in seconds, if it gave one."""
+
+    retry_after: float | None = None
+
+
+class ServerError(HTTPError):
+    """5xx: the server (or a gateway in front of it) failed."""
+
+
+class TransportError(CkanError):
+    """No usable HTTP answer: the connection was refused, reset or timed out.
+
+    ``request_sent`` is False when the request certainly never reached the server (so it is
+    safe to send again), True when it may have been processed: the outcome of a write is then
+    unknown and must be found by reading back, not by sending it again.
+    """
+
+    def __init__(self, message: str, *, action: str | None = None, url: str | None = None,
+                 request_sent: bool = True) -> None:
+        super().__init__(message)
+        self.message = message
+        self.action = action
+        self.url = url
+        self.request_sent = request_sent
+        self.status_code: int | None = None
+
+    def __str__(self) -> str:
+        where = f" {self.action}" if self.action else (f" {self.url}" if self.url else "")
+        return f"transport error{where}: {self.message}"
+
+
+class RequestTimeout(TransportError):
+    """The connect or read timeout fired."""
+
+
+class BadApiError(CkanError):
+    """The server answered ok, but not with what the API promises (wrong shape, invalid JSON)."""
+
+    def __init__(self, message: str, *, action: str | None = None, url: str | None = None,
+                 status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.action = action
+        self.url = url
+        self.status_code = status_code
+
+    def __str__(self) -> str:
+        where = f" {self.action}" if self.action else (f" {self.url}" if self.url else "")
+        return f"unexpected API answer{where}: {self.message}"
+
+
+class RedirectError(CkanError):
+    """A redirect that the client will not follow: on a write (the body would be lost)."""
+
+
+class InvalidInput(CkanError, ValueError):
+    """Bad input from the caller, caught before any request was sent."""
+
+
+class OperationFailure(CkanError):
+    """A multi-step operation could not complete (kept from the seed's exception module)."""

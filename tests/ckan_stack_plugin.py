@@ -1,0 +1,167 @@
+"""pytest plugin: a real CKAN for the tests, and helpers that make throwaway objects in it.
+
+* ``ckan_stack`` (session): the CKAN under test. It uses ``CKAN_URL`` / ``CKAN_API_TOKEN`` from the
+  environment when both are set, else runs ``scripts/ckan-stack up`` (CKAN_VERSION, default 2.12.0).
+* ``other_stack`` (session, parametrized): each release in ``CKAN_TEST_OTHER_VERSIONS`` (default
+  "2.11.6 2.10.11"; set it empty to skip them), each brought up with its own state and ports.
+* ``any_stack``: ``ckan_stack`` and then each ``other_stack``.
+* ``factory`` (per test): ``make_org()``, ``make_group()``, ``make_user()``, ``make_dataset()``
+  with unique names, purged after the test. Tests isolate by unique names, never by wiping data.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from ckan_api_client import CkanLowlevelClient
+
+REPO = Path(__file__).resolve().parent.parent
+STACK_SCRIPT = REPO / "scripts" / "ckan-stack"
+SHARED = REPO.parent / "shared"
+REAL_PORTALS = SHARED / "data" / "real-portals"
+DEFAULT_VERSION = "2.12.0"
+OTHER_VERSIONS = os.environ.get("CKAN_TEST_OTHER_VERSIONS", "2.11.6 2.10.11").split()
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A running CKAN: its URL, a sysadmin token, and the version it reports."""
+
+    url: str
+    token: str = field(repr=False)
+    version: str
+    requested: str | None = None
+    """The CKAN_VERSION this stack was brought up for (None for one given by CKAN_URL)."""
+
+    def client(self, **options: Any) -> CkanLowlevelClient:
+        return CkanLowlevelClient(self.url, self.token, **options)
+
+
+def bring_up(version: str | None = None) -> Stack:
+    env = dict(os.environ)
+    env.pop("CKAN_URL", None)
+    env.pop("CKAN_API_TOKEN", None)
+    if version:
+        env["CKAN_VERSION"] = version
+    proc = subprocess.run([str(STACK_SCRIPT), "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+    if proc.returncode != 0:
+        pytest.fail(f"scripts/ckan-stack up failed for CKAN {version or 'default'}:\n{proc.stdout}", pytrace=False)
+    out = subprocess.run([str(STACK_SCRIPT), "env"], env=env, capture_output=True, text=True, check=True).stdout
+    values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return _stack(values["CKAN_URL"], values["CKAN_API_TOKEN"], version or DEFAULT_VERSION)
+
+
+def _stack(url: str, token: str, requested: str | None = None) -> Stack:
+    version = CkanLowlevelClient(url).capabilities.ckan_version
+    return Stack(url=url, token=token, version=version, requested=requested)
+
+
+@pytest.fixture(scope="session")
+def ckan_stack() -> Stack:
+    url, token = os.environ.get("CKAN_URL"), os.environ.get("CKAN_API_TOKEN")
+    if url and token:
+        return _stack(url, token)
+    return bring_up(os.environ.get("CKAN_VERSION"))
+
+
+_other_stacks: dict[str, Stack] = {}
+
+
+@pytest.fixture(scope="session", params=OTHER_VERSIONS or [pytest.param(None, marks=pytest.mark.skip(
+    reason="CKAN_TEST_OTHER_VERSIONS is empty"))])
+def other_stack(request: pytest.FixtureRequest) -> Stack:
+    version = request.param
+    if version not in _other_stacks:
+        _other_stacks[version] = bring_up(version)
+    return _other_stacks[version]
+
+
+@pytest.fixture(scope="session", params=["default", *OTHER_VERSIONS])
+def any_stack(request: pytest.FixtureRequest) -> Stack:
+    if request.param == "default":
+        stack: Stack = request.getfixturevalue("ckan_stack")
+        return stack
+    if request.param not in _other_stacks:
+        _other_stacks[request.param] = bring_up(request.param)
+    return _other_stacks[request.param]
+
+
+@pytest.fixture
+def client(ckan_stack: Stack) -> Iterator[CkanLowlevelClient]:
+    """A sysadmin low-level client on the default stack."""
+    with ckan_stack.client() as sysadmin:
+        yield sysadmin
+
+
+def unique_name(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+class Factory:
+    """Makes throwaway CKAN objects with unique names and purges them afterwards."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.admin = stack.client()
+        self._created: list[tuple[str, str]] = []
+
+    def make_org(self, **fields: Any) -> dict[str, Any]:
+        org = self.admin.call_action("organization_create", {"name": unique_name("org"), **fields})
+        self._created.append(("organization_purge", org["id"]))
+        return dict(org)
+
+    def make_group(self, **fields: Any) -> dict[str, Any]:
+        group = self.admin.call_action("group_create", {"name": unique_name("grp"), **fields})
+        self._created.append(("group_purge", group["id"]))
+        return dict(group)
+
+    def make_user(self, **fields: Any) -> dict[str, Any]:
+        """A user with its own API token in ``user["token"]``."""
+        name = unique_name("user")
+        user = dict(self.admin.call_action("user_create", {
+            "name": name, "email": f"{name}@example.invalid", "password": uuid.uuid4().hex, **fields}))
+        token = self.admin.call_action("api_token_create", {"user": user["id"], "name": "tests"})
+        user["token"] = token["token"]
+        self._created.append(("user_delete", user["id"]))
+        return user
+
+    def make_dataset(self, org: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+        owner = org or self.make_org()
+        dataset = self.admin.call_action("package_create", {
+            "name": unique_name("ds"), "owner_org": owner["id"], **fields})
+        self.track_dataset(dataset["id"])
+        return dict(dataset)
+
+    def track_dataset(self, dataset_id: str) -> None:
+        """Purge this dataset after the test too (one the test created itself)."""
+        self._created.append(("dataset_purge", dataset_id))
+
+    def cleanup(self) -> None:
+        for action, object_id in reversed(self._created):
+            try:
+                self.admin.call_action(action, {"id": object_id})
+            except Exception:  # already gone, or never fully made: nothing to clean
+                pass
+        self.admin.close()
+
+
+@pytest.fixture
+def factory(ckan_stack: Stack) -> Iterator[Factory]:
+    made = Factory(ckan_stack)
+    yield made
+    made.cleanup()
+
+
+@pytest.fixture
+def any_factory(any_stack: Stack) -> Iterator[Factory]:
+    made = Factory(any_stack)
+    yield made
+    made.cleanup()
