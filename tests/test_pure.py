@@ -1,0 +1,134 @@
+"""Unit and property tests for the pure parts: error envelopes, seed shapes, versions, retry policy."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ckan_api_client import exceptions as exc
+from ckan_api_client.actions import Capabilities, is_read_only
+from ckan_api_client.shapes import dataset_for_write, extras_to_list, group_for_write
+from ckan_api_client.transport import RetryPolicy, Secret, error_class, parse_error_body
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(st.text(max_size=300))
+def test_parse_error_body_never_raises_on_any_text(text: str) -> None:
+    message, error = parse_error_body(text)
+    assert message is None or isinstance(message, str)
+    assert error is None or isinstance(error, dict)
+
+
+@given(json_values)
+def test_parse_error_body_never_raises_on_any_json(value: Any) -> None:
+    message, error = parse_error_body(json.dumps(value))
+    assert message is None or isinstance(message, str)
+    assert error is None or isinstance(error, dict)
+
+
+@given(st.text(min_size=1, max_size=50).filter(lambda s: s.strip()),
+       st.dictionaries(st.text(min_size=1, max_size=10).filter(lambda k: k not in ("__type", "message")),
+                       st.lists(st.text(max_size=20), min_size=1, max_size=3), max_size=4))
+def test_envelope_fields_survive_parsing(error_type: str, fields: dict[str, list[str]]) -> None:
+    body = {"success": False, "error": {"__type": error_type, **fields}}
+    message, error = parse_error_body(json.dumps(body))
+    assert error == body["error"]
+    for key in fields:
+        assert key in (message or "")
+
+
+def test_parse_error_body_examples() -> None:
+    assert parse_error_body('"Bad request - Action name not known: x"') == ("Bad request - Action name not known: x", None)
+    assert parse_error_body("<html><head><title> 502  Bad Gateway</title></head></html>")[0] == "HTML page: 502 Bad Gateway"
+    assert parse_error_body("") == (None, None)
+    assert parse_error_body('{"success": false, "error": {"__type": "Not Found Error", "message": "Not found"}}') == \
+        ("Not found", {"__type": "Not Found Error", "message": "Not found"})
+    assert "invalid JSON" in (parse_error_body("{broken")[0] or "")
+
+
+def test_error_classes_by_type_then_status() -> None:
+    assert error_class(409, {"__type": "Search Query Error"}) is exc.SearchQueryError
+    assert error_class(500, {"__type": "Search Index Error"}) is exc.SearchError
+    assert error_class(409, None) is exc.ValidationError
+    assert error_class(404, {"__type": "Something New"}) is exc.NotFound
+    assert error_class(503, None) is exc.ServerError
+    assert error_class(429, None) is exc.RateLimited
+    assert error_class(418, None) is exc.HTTPError
+
+
+@given(st.dictionaries(st.text(max_size=10), st.text(max_size=10), max_size=6))
+def test_extras_dict_converts_to_key_value_list(extras: dict[str, str]) -> None:
+    converted = extras_to_list(extras)
+    assert {e["key"]: e["value"] for e in converted} == extras
+    assert extras_to_list(converted) == converted  # already in API shape: unchanged
+
+
+@given(st.lists(st.text(min_size=1, max_size=10) | st.fixed_dictionaries({"name": st.text(max_size=10)}),
+                max_size=6))
+def test_tags_and_groups_convert_to_dicts_without_touching_the_input(items: list[Any]) -> None:
+    dataset = {"name": "x", "tags": items, "groups": items}
+    snapshot = json.dumps(dataset)
+    converted = dataset_for_write(dataset)
+    assert json.dumps(dataset) == snapshot
+    expected = [{"name": i} if isinstance(i, str) else i for i in items]
+    assert converted["tags"] == expected and converted["groups"] == expected
+
+
+@pytest.mark.parametrize("bad", [
+    "a string", 42, None, ["list"],
+    {"extras": "k=v"}, {"extras": [{"value": "no key"}]}, {"tags": "a,b"}, {"tags": [1, 2]},
+    {"groups": [None]}, {"resources": ["not a dict"]}, {"resources": {"name": "not a list"}},
+])
+def test_bad_dataset_shapes_are_invalid_input(bad: Any) -> None:
+    with pytest.raises(exc.InvalidInput):
+        dataset_for_write(bad)
+
+
+def test_group_shapes() -> None:
+    assert group_for_write({"name": "g", "extras": {"a": "1"}})["extras"] == [{"key": "a", "value": "1"}]
+    with pytest.raises(exc.InvalidInput):
+        group_for_write("g")
+
+
+@pytest.mark.parametrize("version, expected", [
+    ("2.12.0", (2, 12, 0)), ("2.11.0a", (2, 11, 0)), ("2.10.11", (2, 10, 11)), ("2.13.0.dev0", (2, 13, 0)),
+])
+def test_capabilities_version(version: str, expected: tuple[int, ...]) -> None:
+    capabilities = Capabilities(version, frozenset())
+    assert capabilities.version == expected
+    assert capabilities.at_least(2, 10) and not capabilities.at_least(3)
+
+
+@pytest.mark.parametrize("action, read_only", [
+    ("package_show", True), ("package_search", True), ("organization_list", True), ("datastore_search", True),
+    ("datastore_search_sql", True), ("status_show", True), ("am_following_dataset", True),
+    ("package_create", False), ("package_update", False), ("datastore_upsert", False), ("dataset_purge", False),
+    ("resource_create", False), ("package_revise", False),
+])
+def test_read_only_actions(action: str, read_only: bool) -> None:
+    assert is_read_only(action) is read_only
+
+
+@given(st.integers(min_value=1, max_value=30))
+def test_backoff_stays_within_its_bounds(attempt: int) -> None:
+    policy = RetryPolicy(backoff_base=0.5, backoff_max=10)
+    delay = policy.backoff(attempt)
+    assert 0 <= delay <= min(10, 0.5 * 2 ** (attempt - 1))
+
+
+def test_secret_never_shows_itself() -> None:
+    secret = Secret("tok-123")
+    assert "tok-123" not in repr(secret) and "tok-123" not in str(secret) and "tok-123" not in f"{secret}"
+    assert secret.reveal() == "tok-123"
+    import pickle
+    with pytest.raises(TypeError):
+        pickle.dumps(secret)
