@@ -24,7 +24,8 @@ from ckan_api_client import CkanLowlevelClient
 
 REPO = Path(__file__).resolve().parent.parent
 STACK_SCRIPT = REPO / "scripts" / "ckan-stack"
-SHARED = REPO.parent / "shared"
+SHARED = Path(os.environ.get("CKAN_SHARED_DIR", REPO.parent / "shared"))
+"""The project's shared folder (real portal data), beside the clone as CI lays it."""
 REAL_PORTALS = SHARED / "data" / "real-portals"
 DEFAULT_VERSION = "2.12.0"
 OTHER_VERSIONS = os.environ.get("CKAN_TEST_OTHER_VERSIONS", "2.11.6 2.10.11").split()

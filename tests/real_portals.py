@@ -23,7 +23,8 @@ RESOURCE_KEEP = ("name", "description", "url", "format", "mimetype")
 
 def _lines(path: Path) -> Iterator[dict[str, Any]]:
     if not path.exists():
-        pytest.skip(f"real-portal data not found at {path}")
+        pytest.fail(f"real-portal data not found at {path}: the tests expect ../shared beside the clone "
+                    "(or CKAN_SHARED_DIR)", pytrace=False)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
         for line in fh:

@@ -48,6 +48,11 @@ def test_request_serializes_objects_and_adds_the_token(client: CkanLowlevelClien
     shown = client.anonymous.request("GET", "/api/3/action/package_show", params={"id": name})
     assert "Authorization" not in shown.request.headers
     assert shown.json()["result"]["name"] == name
+    # With files, data stays a form: a multipart upload.
+    uploaded = client.request("POST", "/api/3/action/resource_create", data={"package_id": name, "name": "f"},
+                              files={"upload": ("f.txt", b"form upload \xe2\x9c\x93")})
+    assert uploaded.request.headers["Content-Type"].startswith("multipart/form-data")
+    assert client.request("GET", uploaded.json()["result"]["url"]).content == b"form upload \xe2\x9c\x93"
 
 
 def test_request_raises_typed_http_errors(client: CkanLowlevelClient) -> None:

@@ -35,9 +35,12 @@ from .transport import DEFAULT_TIMEOUT, RetryPolicy, Secret, Transport
 __all__ = ["CkanLowlevelClient"]
 
 DEFAULT_PAGE_SIZE = 1000
-"""Rows asked of package_search per page: CKAN's default ``ckan.search.rows_max``.
+"""Rows of full datasets asked of package_search per page: CKAN's default ``ckan.search.rows_max``."""
 
-A server with a lower maximum answers smaller pages; the keyset paging below does not mind."""
+ID_PAGE_SIZE = 100_000
+"""Rows asked per page when listing ids only: CKAN clamps ``rows`` to its ``ckan.search.rows_max``
+silently, so this gets the server's largest page. Either way, a server that answers smaller pages
+is fine: the keyset paging below does not depend on the page size."""
 
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 _ACTION_PREFIX = "/api/3/action/"
@@ -80,7 +83,8 @@ class CkanLowlevelClient:
     (10, 120)), ``retry`` (a :class:`~ckan_api_client.transport.RetryPolicy`), ``verify``
     (TLS verification, or a CA bundle path), ``auth_header`` (default ``Authorization``),
     ``allow_insecure_http`` (send a token over plain http to a non-loopback host), and
-    ``page_size`` (rows per package_search page).
+    ``page_size`` (rows per package_search page; by default the server's largest for ids and
+    1,000 for full datasets).
     """
 
     def __init__(
@@ -94,15 +98,15 @@ class CkanLowlevelClient:
         auth_header: str = "Authorization",
         user_agent: str | None = None,
         allow_insecure_http: bool = False,
-        page_size: int = DEFAULT_PAGE_SIZE,
+        page_size: int | None = None,
         transport: Transport | None = None,
     ) -> None:
         if transport is None:
             transport = Transport(base_url, api_key, timeout=timeout, retry=retry, verify=verify,
                                   auth_header=auth_header, user_agent=user_agent,
                                   allow_insecure_http=allow_insecure_http)
-        if not isinstance(page_size, int) or page_size < 1:
-            raise InvalidInput("page_size must be a positive integer")
+        if page_size is not None and (not isinstance(page_size, int) or page_size < 1):
+            raise InvalidInput("page_size must be a positive integer (or None for the defaults)")
         self.transport = transport
         self.actions = ActionClient(transport)
         self.page_size = page_size
@@ -145,7 +149,7 @@ class CkanLowlevelClient:
         """Wrapper around requests.request().
 
         Adds the Authorization header; serializes a non-string ``data`` as JSON with
-        ``Content-Type: application/json``; raises :class:`~ckan_api_client.exceptions.HTTPError`
+        ``Content-Type: application/json`` (unless ``files`` makes it a multipart form); raises :class:`~ckan_api_client.exceptions.HTTPError`
         (a typed subclass) when the response is not ok; passes other kwargs to requests.
         ``path`` is relative to the CKAN root, e.g. ``/api/3/action/package_list``.
         """
@@ -153,7 +157,8 @@ class CkanLowlevelClient:
             raise InvalidInput("path must be a string")
         headers = dict(kwargs.pop("headers", None) or {})
         data = kwargs.pop("data", None)
-        if data is not None and not isinstance(data, (str, bytes, bytearray)) and not hasattr(data, "read"):
+        if data is not None and "files" not in kwargs and not isinstance(data, (str, bytes, bytearray)) \
+                and not hasattr(data, "read"):
             data = json.dumps(data).encode("utf-8")
             headers["Content-Type"] = "application/json"
         if isinstance(data, str):
@@ -172,7 +177,7 @@ class CkanLowlevelClient:
 
     # ------------------------------------------------------------------ datasets
 
-    def _search_pages(self, fields: str | None) -> Iterator[list[dict[str, Any]]]:
+    def _search_pages(self, fields: str | None, rows: int) -> Iterator[list[dict[str, Any]]]:
         """Pages of all active datasets (private ones too where the key may see them), by id.
 
         Keyset paging: each page asks for ids after the last one seen, sorted by id, so datasets
@@ -180,7 +185,7 @@ class CkanLowlevelClient:
         """
         last_id: str | None = None
         while True:
-            query: dict[str, Any] = {"q": "*:*", "sort": "id asc", "rows": self.page_size,
+            query: dict[str, Any] = {"q": "*:*", "sort": "id asc", "rows": rows,
                                      "include_private": True}
             if fields:
                 query["fl"] = fields
@@ -202,14 +207,15 @@ class CkanLowlevelClient:
 
     def list_datasets(self) -> list[str]:
         """Return a list of all dataset ids"""
-        return [item["id"] for page in self._search_pages("id") for item in page]
+        rows = self.page_size or ID_PAGE_SIZE
+        return [item["id"] for page in self._search_pages("id", rows) for item in page]
 
     def iter_datasets(self) -> Iterator[dict[str, Any]]:
         """Generator yielding dataset objects, iterating over the whole database.
 
         Fetched a page of ``package_search`` at a time, not one request per dataset.
         """
-        for page in self._search_pages(None):
+        for page in self._search_pages(None, self.page_size or DEFAULT_PAGE_SIZE):
             yield from page
 
     def get_dataset(self, dataset_id: str) -> dict[str, Any]:
