@@ -8,6 +8,7 @@
     │   ├── NotAuthorized           403
     │   ├── NotFound                404
     │   ├── ValidationError         409 "Validation Error", with the field errors in ``error_dict``
+    │   │   └── ConcurrentModification  an update refused because the object changed meanwhile
     │   ├── SearchQueryError        409 "Search Query Error" (bad Solr syntax)
     │   ├── SearchError             409/500 "Search Error" / "Search Index Error"
     │   ├── RateLimited             429
@@ -43,6 +44,7 @@ __all__ = [
     "RedirectError",
     "InvalidInput",
     "OperationFailure",
+    "ConcurrentModification",
 ]
 
 
@@ -198,3 +200,10 @@ class InvalidInput(CkanError, ValueError):
 
 class OperationFailure(CkanError):
     """A multi-step operation could not complete (kept from the seed's exception module)."""
+
+
+class ConcurrentModification(ValidationError):
+    """The object changed on the server since it was read: the update was refused, not applied.
+
+    Read it again, re-apply your change, and update again.
+    """

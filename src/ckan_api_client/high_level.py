@@ -1,0 +1,341 @@
+"""The high-level client: CKAN entities as objects, updates that send only what changed.
+
+Built on :class:`~ckan_api_client.low_level.CkanLowlevelClient` (never beside it): every call goes
+through its transport, so timeouts, retries and typed errors are the same.
+
+``update_dataset`` compares the object with the state it was read in and sends only the changed
+fields with ``package_revise``, matched on ``metadata_modified``: if someone else edited the
+dataset in between, CKAN refuses and :class:`~ckan_api_client.exceptions.ConcurrentModification`
+is raised, instead of their edit being silently overwritten.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Iterator, Mapping, TypeVar
+
+from .actions import UploadFile
+from .exceptions import BadApiError, ConcurrentModification, InvalidInput, NotFound, ValidationError
+from .low_level import CkanLowlevelClient, _expect_dict
+from .objects import ApiObject, Dataset, Group, License, Organization, Resource
+
+__all__ = ["CkanHighlevelClient"]
+
+G = TypeVar("G", Organization, Group)
+_MISSING: Any = object()
+
+
+O = TypeVar("O", bound=ApiObject)
+
+
+def _as(cls: type[O], value: Any) -> O:
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        return cls.from_api(value)
+    raise InvalidInput(f"expected a {cls.__name__} or a dict, not {type(value).__name__}")
+
+
+def _loaded(cls: type[O], data: Mapping[str, Any]) -> O:
+    obj = cls.from_api(data)
+    obj.mark_loaded()
+    return obj
+
+
+def changed_fields(obj: ApiObject, base: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """What ``obj`` changes relative to ``base``: (fields to set, fields to remove).
+
+    Server-managed fields are never sent. A field missing from ``obj`` counts as removed only when
+    ``obj`` was read from the server (then leaving it out was a choice); otherwise it is left alone.
+    """
+    new = obj.to_api()
+    not_sent = obj.SERVER_MANAGED - {"state"}
+    to_set = {k: v for k, v in new.items() if k not in not_sent and base.get(k, _MISSING) != v}
+    removed = []
+    if obj.loaded is not None:
+        removed = [k for k in base if k not in new and k not in not_sent]
+    return to_set, removed
+
+
+class CkanHighlevelClient:
+    """Datasets, resources, organizations, groups and licenses as objects.
+
+    ``CkanHighlevelClient(base_url, api_key, **options)`` takes the low-level client's options, or
+    wraps an existing one: ``CkanHighlevelClient(client=low_level_client)``.
+    """
+
+    def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
+                 client: CkanLowlevelClient | None = None, **options: Any) -> None:
+        if client is None:
+            if base_url is None:
+                raise InvalidInput("give a base_url, or an existing low-level client as client=")
+            client = CkanLowlevelClient(base_url, api_key, **options)
+        self.client = client
+        self._groups_by_ref: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.client!r})"
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> "CkanHighlevelClient":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ datasets
+
+    def list_datasets(self) -> list[str]:
+        """Ids of all active datasets (private ones too where the key may see them)."""
+        return self.client.list_datasets()
+
+    def iter_datasets(self) -> Iterator[Dataset]:
+        """Every dataset as a :class:`Dataset`, a search page at a time."""
+        for data in self.client.iter_datasets():
+            yield _loaded(Dataset, data)
+
+    def get_dataset(self, ref: str) -> Dataset:
+        """A dataset by id or name."""
+        return _loaded(Dataset, self.client.get_dataset(ref))
+
+    def create_dataset(self, dataset: Dataset | Mapping[str, Any]) -> Dataset:
+        """Create a dataset; ``owner_org`` and groups may be given by name or id."""
+        obj = _as(Dataset, dataset)
+        return _loaded(Dataset, self.client.post_dataset(obj.to_api()))
+
+    def update_dataset(self, dataset: Dataset, *, check_concurrent: bool = True) -> Dataset:
+        """Send what changed since the dataset was read (``package_revise``); no change, no request.
+
+        With ``check_concurrent`` (the default) the write is matched on the ``metadata_modified``
+        the dataset was read with; if it changed on the server meanwhile, CKAN refuses and
+        :class:`ConcurrentModification` is raised.
+        """
+        obj = _as(Dataset, dataset)
+        base = obj.loaded
+        if base is None:
+            ref = obj.id or obj.name
+            if not ref:
+                raise InvalidInput("update_dataset needs a dataset with an id or a name")
+            base = self.client.get_dataset(ref)
+        to_set, removed = changed_fields(obj, base)
+        if not to_set and not removed:
+            return obj
+        match: dict[str, Any] = {"id": base["id"]}
+        if check_concurrent and base.get("metadata_modified"):
+            match["metadata_modified"] = base["metadata_modified"]
+        # Lists and dicts are merged item by item by package_revise: drop them first to replace them.
+        drop = [f"-{k}" for k in removed] + [f"-{k}" for k, v in to_set.items()
+                                               if isinstance(v, (list, dict)) or isinstance(base.get(k), (list, dict))]
+        payload: dict[str, Any] = {"match": match, "update": to_set}
+        if drop:
+            payload["filter"] = drop
+        try:
+            result = self.client.call_action("package_revise", payload)
+        except ValidationError as error:
+            if "match" in error.error_dict:
+                raise ConcurrentModification(
+                    error.status_code, f"dataset {base.get('name') or base['id']} changed on the server since it "
+                    "was read: read it again and re-apply the change", error.original, action=error.action,
+                    url=error.url, error=error.error) from None
+            raise
+        if not isinstance(result, dict) or not isinstance(result.get("package"), dict):
+            raise BadApiError("package_revise did not return the package", action="package_revise")
+        return _loaded(Dataset, result["package"])
+
+    def save_dataset(self, dataset: Dataset) -> Dataset:
+        """Create the dataset if it has no id, else update it."""
+        return self.update_dataset(dataset) if dataset.id else self.create_dataset(dataset)
+
+    def delete_dataset(self, ref: str, *, purge: bool = False) -> None:
+        """Delete (or, with ``purge``, destroy for good) a dataset; missing ones are ignored."""
+        if purge:
+            try:
+                self.client.call_action("dataset_purge", {"id": ref})
+            except NotFound:
+                pass
+        else:
+            self.client.delete_dataset(ref)
+
+    # ------------------------------------------------------------------ resources
+
+    def add_resource(self, dataset_ref: str, resource: Resource | Mapping[str, Any], *,
+                     file: UploadFile | None = None, progress: Callable[[int], None] | None = None) -> Resource:
+        """Add a resource to a dataset; with ``file``, upload that local file as its data.
+
+        A multipart body carries only plain values, so nested fields (lists, dicts) are sent as
+        JSON in a first call and the file in a second.
+        """
+        fields = _as(Resource, resource).to_api()
+        fields.pop("id", None)
+        fields["package_id"] = dataset_ref
+        if file is None:
+            return _loaded(Resource, _expect_dict(self.client.call_action("resource_create", fields),
+                                                  "resource_create"))
+        plain = {k: v for k, v in fields.items() if v is None or isinstance(v, (str, int, float, bool))}
+        nested = {k: v for k, v in fields.items() if k not in plain}
+        plain.setdefault("url", "")
+        created = _expect_dict(self.client.call_action("resource_create", {k: v for k, v in plain.items()
+                                                                           if v is not None},
+                                                       files={"upload": file}, progress=progress), "resource_create")
+        if nested:
+            created = _expect_dict(self.client.call_action("resource_patch", {"id": created["id"], **nested}),
+                                   "resource_patch")
+        return _loaded(Resource, created)
+
+    def get_resource(self, resource_id: str) -> Resource:
+        return _loaded(Resource, _expect_dict(self.client.call_action("resource_show", {"id": resource_id}),
+                                              "resource_show"))
+
+    def update_resource(self, resource: Resource) -> Resource:
+        """Send the resource's changed fields (``resource_patch``); no change, no request."""
+        if not resource.id:
+            raise InvalidInput("update_resource needs a resource with an id")
+        base = resource.loaded if resource.loaded is not None else self.client.call_action(
+            "resource_show", {"id": resource.id})
+        to_set, removed = changed_fields(resource, base)
+        if not to_set and not removed:
+            return resource
+        if removed:
+            # resource_patch cannot remove a field: send the whole resource with resource_update.
+            result = self.client.call_action("resource_update", resource.to_api())
+        else:
+            result = self.client.call_action("resource_patch", {"id": resource.id, **to_set})
+        return _loaded(Resource, _expect_dict(result, "resource_update"))
+
+    def replace_resource_file(self, resource_id: str, file: UploadFile, *,
+                              progress: Callable[[int], None] | None = None) -> Resource:
+        """Upload a new file as the data of an existing resource."""
+        result = self.client.call_action("resource_patch", {"id": resource_id}, files={"upload": file},
+                                         progress=progress)
+        return _loaded(Resource, _expect_dict(result, "resource_patch"))
+
+    def delete_resource(self, resource_id: str) -> None:
+        try:
+            self.client.call_action("resource_delete", {"id": resource_id})
+        except NotFound:
+            pass
+
+    def reorder_resources(self, dataset_ref: str, resource_ids: list[str]) -> None:
+        """Put the dataset's resources in this order (ids not named keep their order after them)."""
+        self.client.call_action("package_resource_reorder", {"id": dataset_ref, "order": list(resource_ids)})
+
+    # ------------------------------------------------------------------ organizations and groups
+
+    def _get_group(self, cls: type[G], ref: str) -> G:
+        kind = cls.__name__.lower()
+        data = self.client.call_action(f"{kind}_show", {"id": ref, "include_datasets": False})
+        obj: G = _loaded(cls, _expect_dict(data, f"{kind}_show"))
+        return obj
+
+    def _create_group(self, cls: type[G], group: G | Mapping[str, Any]) -> G:
+        kind = cls.__name__.lower()
+        obj = _as(cls, group)
+        created: G = _loaded(cls, getattr(self.client, f"post_{kind}")(obj.to_api()))
+        return created
+
+    def _update_group(self, cls: type[G], group: G | Mapping[str, Any]) -> G:
+        kind = cls.__name__.lower()
+        obj = _as(cls, group)
+        base = obj.loaded
+        if base is None:
+            ref = obj.id or obj.name
+            if not ref:
+                raise InvalidInput(f"update_{kind} needs an {kind} with an id or a name")
+            base = self._get_group(cls, ref).to_api()
+        to_set, removed = changed_fields(obj, base)
+        if not to_set and not removed:
+            return obj
+        payload = {"id": base["id"], **to_set, **{k: None for k in removed}}
+        updated: G = _loaded(cls, _expect_dict(self.client.call_action(f"{kind}_patch", payload), f"{kind}_patch"))
+        return updated
+
+    def list_organizations(self) -> list[str]:
+        return self.client.list_organizations()
+
+    def iter_organizations(self) -> Iterator[Organization]:
+        for org_id in self.client.list_organizations():
+            yield self.get_organization(org_id)
+
+    def get_organization(self, ref: str) -> Organization:
+        """An organization by name or id."""
+        return self._get_group(Organization, ref)
+
+    def create_organization(self, organization: Organization | Mapping[str, Any]) -> Organization:
+        return self._create_group(Organization, organization)
+
+    def update_organization(self, organization: Organization | Mapping[str, Any]) -> Organization:
+        """Send the changed fields (``organization_patch``); members and datasets stay."""
+        return self._update_group(Organization, organization)
+
+    def delete_organization(self, ref: str, *, purge: bool = True) -> None:
+        """Delete an organization; by default also purge it so that its name can be used again."""
+        if purge:
+            self.client.delete_organization(ref)
+        else:
+            try:
+                self.client.call_action("organization_delete", {"id": ref})
+            except NotFound:
+                pass
+
+    def list_groups(self) -> list[str]:
+        return self.client.list_groups()
+
+    def iter_groups(self) -> Iterator[Group]:
+        for group_id in self.client.list_groups():
+            yield self.get_group(group_id)
+
+    def get_group(self, ref: str) -> Group:
+        return self._get_group(Group, ref)
+
+    def create_group(self, group: Group | Mapping[str, Any]) -> Group:
+        return self._create_group(Group, group)
+
+    def update_group(self, group: Group | Mapping[str, Any]) -> Group:
+        return self._update_group(Group, group)
+
+    def delete_group(self, ref: str, *, purge: bool = True) -> None:
+        if purge:
+            self.client.delete_group(ref)
+        else:
+            try:
+                self.client.call_action("group_delete", {"id": ref})
+            except NotFound:
+                pass
+
+    def resolve_organization(self, ref: str) -> Organization | None:
+        """The organization with this name or id, or None; remembered for this client."""
+        return self._resolve(Organization, ref)
+
+    def resolve_group(self, ref: str) -> Group | None:
+        return self._resolve(Group, ref)
+
+    def _resolve(self, cls: type[G], ref: str) -> G | None:
+        key = (cls.__name__, ref)
+        with self._lock:
+            if key in self._groups_by_ref:
+                cached: G | None = self._groups_by_ref[key]
+                return cached
+        try:
+            found: G | None = self._get_group(cls, ref)
+        except NotFound:
+            found = None
+        with self._lock:
+            self._groups_by_ref[key] = found
+            if found is not None:
+                for other in (found.id, found.name):
+                    if other:
+                        self._groups_by_ref[(cls.__name__, other)] = found
+        return found
+
+    def forget_resolved(self) -> None:
+        """Forget the organizations and groups remembered by :meth:`resolve_organization`."""
+        with self._lock:
+            self._groups_by_ref.clear()
+
+    # ------------------------------------------------------------------ licenses
+
+    def list_licenses(self) -> list[License]:
+        return [License.from_api(item) for item in self.client.list_licenses()]
