@@ -177,11 +177,13 @@ class CkanLowlevelClient:
 
     # ------------------------------------------------------------------ datasets
 
-    def _search_pages(self, fields: str | None, rows: int) -> Iterator[list[dict[str, Any]]]:
+    def search_pages(self, fields: str | None = None, rows: int = DEFAULT_PAGE_SIZE, *, fq: str | None = None,
+                     include_drafts: bool = False) -> Iterator[list[dict[str, Any]]]:
         """Pages of all active datasets (private ones too where the key may see them), by id.
 
         Keyset paging: each page asks for ids after the last one seen, sorted by id, so datasets
-        created or deleted during the walk never shift a page (as offsets would).
+        created or deleted during the walk never shift a page (as offsets would). ``fq`` narrows
+        the search (Solr syntax); ``fields`` limits the fields returned (``fl``).
         """
         last_id: str | None = None
         while True:
@@ -189,8 +191,13 @@ class CkanLowlevelClient:
                                      "include_private": True}
             if fields:
                 query["fl"] = fields
+            filters = [fq] if fq else []
+            if include_drafts:
+                query["include_drafts"] = True
             if last_id is not None:
-                query["fq"] = 'id:{"%s" TO *]' % last_id.replace("\\", "\\\\").replace('"', '\\"')
+                filters.append('id:{"%s" TO *]' % last_id.replace("\\", "\\\\").replace('"', '\\"'))
+            if filters:
+                query["fq"] = " ".join(f"+({f})" for f in filters)
             result = self.call_action("package_search", query)
             if not isinstance(result, dict) or not isinstance(result.get("results"), list):
                 raise BadApiError("package_search did not return results", action="package_search")
@@ -208,14 +215,14 @@ class CkanLowlevelClient:
     def list_datasets(self) -> list[str]:
         """Return a list of all dataset ids"""
         rows = self.page_size or ID_PAGE_SIZE
-        return [item["id"] for page in self._search_pages("id", rows) for item in page]
+        return [item["id"] for page in self.search_pages("id", rows) for item in page]
 
     def iter_datasets(self) -> Iterator[dict[str, Any]]:
         """Generator yielding dataset objects, iterating over the whole database.
 
         Fetched a page of ``package_search`` at a time, not one request per dataset.
         """
-        for page in self._search_pages(None, self.page_size or DEFAULT_PAGE_SIZE):
+        for page in self.search_pages(None, self.page_size or DEFAULT_PAGE_SIZE):
             yield from page
 
     def get_dataset(self, dataset_id: str) -> dict[str, Any]:
@@ -251,20 +258,29 @@ class CkanLowlevelClient:
 
     # ------------------------------------------------------------------ groups and organizations
 
-    def _list_group_ids(self, action: str) -> list[str]:
-        ids: list[str] = []
+    def list_group_summaries(self, kind: str) -> list[dict[str, Any]]:
+        """Every group or organization (``kind``) as a short dict (id, name, title, ...), paged.
+
+        ``all_fields`` pages are capped by the server (25 by default): this asks until a page is
+        empty, so any cap works.
+        """
+        action = f"{kind}_list"
+        summaries: list[dict[str, Any]] = []
         while True:
             page = _expect_list(self.call_action(action, {
-                "all_fields": True, "sort": "name asc", "limit": 1000, "offset": len(ids),
+                "all_fields": True, "sort": "name asc", "limit": 1000, "offset": len(summaries),
                 "include_dataset_count": False, "include_extras": False, "include_tags": False,
                 "include_groups": False, "include_users": False,
             }), action)
             if not page:
-                return ids
+                return summaries
             for item in page:
                 if not isinstance(item, dict) or not isinstance(item.get("id"), str):
                     raise BadApiError("expected group objects with ids", action=action)
-                ids.append(item["id"])
+                summaries.append(item)
+
+    def _list_group_ids(self, kind: str) -> list[str]:
+        return [item["id"] for item in self.list_group_summaries(kind)]
 
     def _get_group(self, kind: str, group_id: str) -> dict[str, Any]:
         action = f"{kind}_show"
@@ -295,7 +311,7 @@ class CkanLowlevelClient:
 
     def list_groups(self) -> list[str]:
         """Return a list of all group ids."""
-        return self._list_group_ids("group_list")
+        return self._list_group_ids("group")
 
     def iter_groups(self) -> Iterator[dict[str, Any]]:
         """Generator yielding group objects (``group_show`` of each listed id)."""
@@ -317,7 +333,7 @@ class CkanLowlevelClient:
 
     def list_organizations(self) -> list[str]:
         """Return a list of all organization ids."""
-        return self._list_group_ids("organization_list")
+        return self._list_group_ids("organization")
 
     def iter_organizations(self) -> Iterator[dict[str, Any]]:
         """Generator yielding organization objects (``organization_show`` of each listed id)."""

@@ -58,10 +58,15 @@ def _extras_mapping(items: Any) -> dict[str, Any] | None:
         return None
     result: dict[str, Any] = {}
     for item in items:
-        if not isinstance(item, Mapping) or not isinstance(item.get("key"), str):
-            return None
+        if not isinstance(item, Mapping) or not isinstance(item.get("key"), str) or item["key"] in result:
+            return None  # not a key/value list (or one with a repeated key): kept as it came
         result[item["key"]] = item.get("value")
     return result
+
+
+def _unchanged_extras(raw: Any, extras: dict[str, Any]) -> bool:
+    """True when the extras as they came (a list, or a seed-era mapping) still say the same."""
+    return raw is not None and _extras_mapping(raw) == extras
 
 
 @dataclass(eq=True)
@@ -165,7 +170,7 @@ def _emit_list(obj: ApiObject, out: dict[str, Any], key: str, current: Any, deri
     raw = obj._raw_lists.get(key)
     if raw is not None and derived(raw) == current:
         out[key] = copy.deepcopy(raw)
-    elif current or key in obj._present:
+    elif current or key in obj._raw_lists:
         out[key] = build(raw)
 
 
@@ -259,7 +264,6 @@ class Dataset(ApiObject):
             self.extras = mapping
         elif key == "resources" and isinstance(value, list) and all(isinstance(r, Mapping) for r in value):
             self.resources = [Resource.from_api(r) for r in value]
-            return True
         else:
             return False
         self._raw_lists[key] = value
@@ -288,12 +292,11 @@ class Dataset(ApiObject):
             return [{**known.get(k, {}), "key": k, "value": v} for k, v in self.extras.items()]
 
         raw_extras = self._raw_lists.get("extras")
-        if isinstance(raw_extras, list) and _extras_mapping(raw_extras) == self.extras and \
-                len(raw_extras) == len(self.extras):
+        if _unchanged_extras(raw_extras, self.extras):
             out["extras"] = copy.deepcopy(raw_extras)
-        elif self.extras or "extras" in self._present:
+        elif self.extras or "extras" in self._raw_lists:
             out["extras"] = build_extras(raw_extras)
-        if self.resources or "resources" in self._present:
+        if self.resources or "resources" in self._raw_lists:
             out["resources"] = [r.to_api() for r in self.resources]
 
     @classmethod
@@ -333,9 +336,9 @@ class _GroupBase(ApiObject):
 
     def _emit_special(self, out: dict[str, Any]) -> None:
         raw = self._raw_lists.get("extras")
-        if isinstance(raw, list) and _extras_mapping(raw) == self.extras and len(raw) == len(self.extras):
+        if _unchanged_extras(raw, self.extras):
             out["extras"] = copy.deepcopy(raw)
-        elif self.extras or "extras" in self._present:
+        elif self.extras or "extras" in self._raw_lists:
             known = {e["key"]: e for e in raw or [] if isinstance(e, Mapping)} if isinstance(raw, list) else {}
             out["extras"] = [{**known.get(k, {}), "key": k, "value": v} for k, v in self.extras.items()]
 

@@ -110,11 +110,20 @@ class TransportStats:
     requests: int = 0
     retries: int = 0
     retry_reasons: dict[str, int] = field(default_factory=dict)
+    by_action: dict[str, int] = field(default_factory=dict)
+    """Requests sent per action name (each attempt counts)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def count_request(self) -> None:
+    def count_request(self, action: str | None = None) -> None:
         with self._lock:
             self.requests += 1
+            if action:
+                self.by_action[action] = self.by_action.get(action, 0) + 1
+
+    def snapshot(self) -> dict[str, int]:
+        """A copy of the per-action counts, to subtract later ones from."""
+        with self._lock:
+            return dict(self.by_action)
 
     def count_retry(self, reason: str) -> None:
         with self._lock:
@@ -372,7 +381,7 @@ class Transport:
             attempt += 1
             if body_factory is not None:
                 kwargs["data"] = body_factory()
-            self.stats.count_request()
+            self.stats.count_request(action)
             started = time.monotonic()
             try:
                 response = self._send(method, url, req_headers, timeout, kwargs)
