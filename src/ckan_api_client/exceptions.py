@@ -17,6 +17,7 @@
     │   └── RequestTimeout          connect or read timeout fired
     ├── BadApiError                 an ok status but a body of the wrong shape
     ├── RedirectError               a redirect that would drop the request body or leave the host
+    ├── DownloadError               a file download that is not the file (HTML page, wrong size or hash)
     └── InvalidInput                bad input caught before any request (also a ValueError)
 
 No exception carries the API token: messages come from the server's answer and are scrubbed of
@@ -42,6 +43,7 @@ __all__ = [
     "RequestTimeout",
     "BadApiError",
     "RedirectError",
+    "DownloadError",
     "InvalidInput",
     "OperationFailure",
     "ConcurrentModification",
@@ -192,6 +194,10 @@ class BadApiError(CkanError):
 
 class RedirectError(CkanError):
     """A redirect that the client will not follow: on a write (the body would be lost)."""
+
+
+class DownloadError(CkanError):
+    """What came back is not the file: an HTML page, or a size or hash that does not match."""
 
 
 class InvalidInput(CkanError, ValueError):

@@ -82,8 +82,8 @@ class CkanLowlevelClient:
     Beyond the seed's arguments: ``timeout`` (seconds, or a (connect, read) pair; default
     (10, 120)), ``retry`` (a :class:`~ckan_api_client.transport.RetryPolicy`), ``verify``
     (TLS verification, or a CA bundle path), ``auth_header`` (default ``Authorization``),
-    ``allow_insecure_http`` (send a token over plain http to a non-loopback host), and
-    ``page_size`` (rows per package_search page; by default the server's largest for ids and
+    ``allow_insecure_http`` (send a token over plain http to a non-loopback host), ``max_rps``
+    (a rate limit shared by all threads using this client), and ``page_size`` (rows per package_search page; by default the server's largest for ids and
     1,000 for full datasets).
     """
 
@@ -99,12 +99,13 @@ class CkanLowlevelClient:
         user_agent: str | None = None,
         allow_insecure_http: bool = False,
         page_size: int | None = None,
+        max_rps: float | None = None,
         transport: Transport | None = None,
     ) -> None:
         if transport is None:
             transport = Transport(base_url, api_key, timeout=timeout, retry=retry, verify=verify,
                                   auth_header=auth_header, user_agent=user_agent,
-                                  allow_insecure_http=allow_insecure_http)
+                                  allow_insecure_http=allow_insecure_http, max_rps=max_rps)
         if page_size is not None and (not isinstance(page_size, int) or page_size < 1):
             raise InvalidInput("page_size must be a positive integer (or None for the defaults)")
         self.transport = transport
@@ -177,18 +178,19 @@ class CkanLowlevelClient:
 
     # ------------------------------------------------------------------ datasets
 
-    def search_pages(self, fields: str | None = None, rows: int = DEFAULT_PAGE_SIZE, *, fq: str | None = None,
-                     include_drafts: bool = False) -> Iterator[list[dict[str, Any]]]:
+    def search_pages(self, fields: str | None = None, rows: int = DEFAULT_PAGE_SIZE, *, q: str = "*:*",
+                     fq: str | None = None, include_private: bool = True, include_drafts: bool = False,
+                     after: str | None = None) -> Iterator[list[dict[str, Any]]]:
         """Pages of all active datasets (private ones too where the key may see them), by id.
 
         Keyset paging: each page asks for ids after the last one seen, sorted by id, so datasets
-        created or deleted during the walk never shift a page (as offsets would). ``fq`` narrows
-        the search (Solr syntax); ``fields`` limits the fields returned (``fl``).
+        created or deleted during the walk never shift a page (as offsets would). ``q`` and ``fq``
+        narrow the search (Solr syntax); ``fields`` limits the fields returned (``fl``); ``after``
+        starts after that dataset id (to resume a walk).
         """
-        last_id: str | None = None
+        last_id = after
         while True:
-            query: dict[str, Any] = {"q": "*:*", "sort": "id asc", "rows": rows,
-                                     "include_private": True}
+            query: dict[str, Any] = {"q": q, "sort": "id asc", "rows": rows, "include_private": include_private}
             if fields:
                 query["fl"] = fields
             filters = [fq] if fq else []

@@ -457,3 +457,46 @@ def format_diff(changes: list[Change]) -> str:
 def object_fields(cls: type[ApiObject]) -> list[str]:
     """The typed attribute names of an object class."""
     return [f.name for f in fields(cls) if f.name != "extra_fields"]
+
+
+# -------------------------------------------------------------------- moving records between sites
+
+
+def portable_dataset(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A dataset dict from one site, ready to write to another.
+
+    Server-managed fields go; the organization is named by name (not by the source site's id,
+    which means nothing elsewhere); groups and tags become ``{"name": ...}``; resources lose their
+    server fields, and an uploaded file becomes a link to where it lives on the source site.
+    """
+    if not isinstance(record, Mapping):
+        raise InvalidInput(f"a dataset must be a dict, not {type(record).__name__}")
+    out = {k: copy.deepcopy(v) for k, v in record.items() if k not in Dataset.SERVER_MANAGED}
+    org = record.get("organization")
+    if isinstance(org, Mapping) and isinstance(org.get("name"), str):
+        out["owner_org"] = org["name"]
+    groups = _names(record.get("groups") or [], ("name", "id"))
+    if groups is not None:
+        out["groups"] = [{"name": g} for g in groups]
+    tags = _names(record.get("tags") or [], ("name",))
+    if tags is not None:
+        out["tags"] = [{"name": t} for t in tags if t]
+    if isinstance(record.get("resources"), list):
+        resources = []
+        for resource in record["resources"]:
+            if not isinstance(resource, Mapping):
+                continue
+            cleaned = {k: copy.deepcopy(v) for k, v in resource.items() if k not in Resource.SERVER_MANAGED}
+            if cleaned.get("url_type") == "upload":
+                cleaned.pop("url_type")  # the file lives on the source site: link to it
+            resources.append(cleaned)
+        out["resources"] = resources
+    return out
+
+
+def portable_group(record: Mapping[str, Any]) -> dict[str, Any]:
+    """An organization or group dict from one site, ready to write to another (no ids, members or datasets)."""
+    if not isinstance(record, Mapping):
+        raise InvalidInput(f"an organization or group must be a dict, not {type(record).__name__}")
+    return {k: copy.deepcopy(v) for k, v in record.items()
+            if k not in _GroupBase.SERVER_MANAGED and k not in ("groups", "tags")}

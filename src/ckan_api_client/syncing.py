@@ -39,7 +39,7 @@ from .bulk import run_concurrently
 from .exceptions import CkanError, InvalidInput, NotFound, OperationFailure, TransportError, ValidationError
 from .high_level import CkanHighlevelClient
 from .low_level import CkanLowlevelClient
-from .objects import Change, Dataset, Resource, diff, format_diff
+from .objects import Change, Dataset, diff, format_diff, portable_dataset
 
 __all__ = ["SynchronizationClient", "SyncPlan", "SyncReport", "PlannedWrite", "Failure", "SOURCE_KEY",
            "SOURCE_ID_KEY"]
@@ -213,7 +213,7 @@ class SynchronizationClient:
     def _desired(self, record: Mapping[str, Any], source_id: str, owner_org: str | None,
                  groups: list[str]) -> dict[str, Any]:
         """The dataset as this portal should hold it: server fields dropped, references mapped."""
-        dataset = {k: v for k, v in record.items() if k not in Dataset.SERVER_MANAGED and k != "owner_org"}
+        dataset = portable_dataset(record)
         extras = {e["key"]: e.get("value") for e in record.get("extras") or []
                   if isinstance(e, Mapping) and isinstance(e.get("key"), str)}
         if self.fold_unknown_fields:
@@ -229,21 +229,8 @@ class SynchronizationClient:
         dataset["extras"] = [{"key": k, "value": v} for k, v in extras.items()]
         dataset["owner_org"] = owner_org
         dataset["groups"] = [{"name": g} for g in groups]
-        tags = []
-        for tag in record.get("tags") or []:
-            name = tag.get("name") if isinstance(tag, Mapping) else tag
-            if isinstance(name, str) and name:
-                tags.append({"name": name})
-        dataset["tags"] = tags
-        resources = []
-        for resource in record.get("resources") or []:
-            if not isinstance(resource, Mapping):
-                continue
-            cleaned = {k: v for k, v in resource.items() if k not in Resource.SERVER_MANAGED}
-            if cleaned.get("url_type") == "upload":
-                cleaned.pop("url_type")  # the file lives on the source portal: link to it
-            resources.append(cleaned)
-        dataset["resources"] = resources
+        dataset.setdefault("tags", [])
+        dataset.setdefault("resources", [])
         return dataset
 
     def _org_ref(self, record: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:

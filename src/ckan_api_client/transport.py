@@ -41,7 +41,8 @@ import urllib3.exceptions
 from . import exceptions as exc
 from ._version import __version__
 
-__all__ = ["Transport", "RetryPolicy", "Secret", "TransportStats", "DEFAULT_TIMEOUT", "parse_error_body"]
+__all__ = ["Transport", "RetryPolicy", "RateLimiter", "Secret", "TransportStats", "DEFAULT_TIMEOUT",
+           "parse_error_body"]
 
 logger = logging.getLogger("ckan_api_client")
 
@@ -129,6 +130,25 @@ class TransportStats:
         with self._lock:
             self.retries += 1
             self.retry_reasons[reason] = self.retry_reasons.get(reason, 0) + 1
+
+
+class RateLimiter:
+    """At most ``max_rps`` requests per second, shared by every thread that uses one transport."""
+
+    def __init__(self, max_rps: float) -> None:
+        if max_rps <= 0:
+            raise exc.InvalidInput("max_rps must be positive")
+        self.interval = 1.0 / max_rps
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
 
 
 def _is_loopback(host: str) -> bool:
@@ -265,6 +285,8 @@ class Transport:
         allow_insecure_http: bool = False,
         pool_maxsize: int = 32,
         session: requests.Session | None = None,
+        max_rps: float | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         if not isinstance(base_url, str) or not base_url.strip():
             raise exc.InvalidInput("base_url must be a non-empty URL string")
@@ -292,6 +314,7 @@ class Transport:
         self.pool_maxsize = pool_maxsize
         self.session = session if session is not None else self._new_session(pool_maxsize)
         self.stats = TransportStats()
+        self.rate_limiter = rate_limiter or (RateLimiter(max_rps) if max_rps else None)
 
     @staticmethod
     def _new_session(pool_maxsize: int) -> requests.Session:
@@ -315,7 +338,8 @@ class Transport:
         options: dict[str, Any] = dict(
             api_key=self._api_key, timeout=self.timeout, retry=self.retry, verify=self.verify,
             auth_header=self.auth_header, user_agent=self.user_agent,
-            allow_insecure_http=self.allow_insecure_http, pool_maxsize=self.pool_maxsize, session=self.session)
+            allow_insecure_http=self.allow_insecure_http, pool_maxsize=self.pool_maxsize, session=self.session,
+            rate_limiter=self.rate_limiter)
         options.update(changes)
         return Transport(self.base_url, **options)
 
@@ -381,6 +405,8 @@ class Transport:
             attempt += 1
             if body_factory is not None:
                 kwargs["data"] = body_factory()
+            if self.rate_limiter is not None:
+                self.rate_limiter.wait()
             self.stats.count_request(action)
             started = time.monotonic()
             try:

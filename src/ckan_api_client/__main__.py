@@ -1,0 +1,7 @@
+"""``python -m ckan_api_client`` runs the command-line tool."""
+
+import sys
+
+from .cli import run
+
+sys.exit(run())

@@ -1,0 +1,309 @@
+"""The ``ckan-api-client`` command: action, search, dump, load, delete, sync.
+
+The commands only parse arguments and print: the work is done by the bulk engine
+(:mod:`ckan_api_client.bulk`) and the sync client (:mod:`ckan_api_client.syncing`) over one
+shared low-level client, so ``--timeout``, retries, ``--insecure`` and ``--max-rps`` reach every
+worker. Machine-readable output goes to stdout, progress and messages to stderr (a progress bar
+only when stderr is a terminal, and never with ``-q``).
+
+Exit codes: 0 all done, 1 usage or connection error, 3 some records failed.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import click
+
+from . import bulk
+from ._version import __version__
+from .exceptions import CkanError
+from .low_level import CkanLowlevelClient
+from .syncing import SynchronizationClient
+from .transport import RetryPolicy
+
+EXIT_OK, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 3
+DEFAULT_CONFIG = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "ckan-api-client" / "config.ini"
+
+
+@dataclass
+class Settings:
+    url: str | None
+    token: str | None
+    verify: bool | str
+    timeout: float
+    retries: int
+    max_rps: float | None
+    jobs: int
+    quiet: bool
+    _client: CkanLowlevelClient | None = None
+
+    def client(self) -> CkanLowlevelClient:
+        if self._client is None:
+            if not self.url:
+                raise click.UsageError("no CKAN URL: give --url, set CKAN_URL, or use a --profile")
+            self._client = CkanLowlevelClient(
+                self.url, self.token or None, timeout=(min(10.0, self.timeout), self.timeout), verify=self.verify,
+                retry=RetryPolicy(max_attempts=max(1, self.retries + 1)), max_rps=self.max_rps)
+        return self._client
+
+
+def _profile(config: Path, name: str) -> dict[str, str]:
+    parser = configparser.ConfigParser()
+    if not parser.read(config, encoding="utf-8"):
+        raise click.UsageError(f"--profile {name}: no config file at {config}")
+    if not parser.has_section(name):
+        raise click.UsageError(f"--profile {name}: no [{name}] section in {config}")
+    return dict(parser.items(name))
+
+
+def _emit(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False))
+
+
+@contextlib.contextmanager
+def _progress(settings: Settings, label: str, total: int | None = None) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr when it is a terminal (and not -q); else nothing."""
+    if settings.quiet or not sys.stderr.isatty():
+        yield None
+        return
+    bar: Any
+    with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True) as bar:
+        yield bar.update
+
+
+def _report(report: bulk.BulkReport, settings: Settings) -> int:
+    _emit(report.summary())
+    if report.errors and not settings.quiet:
+        for error in report.errors[:10]:
+            where = f"line {error.line}: " if error.line else ""
+            click.echo(f"failed: {where}{error.ref or ''} {error.error}", err=True)
+        if len(report.errors) > 10:
+            click.echo(f"... and {len(report.errors) - 10} more failures", err=True)
+    return EXIT_PARTIAL if report.errors else EXIT_OK
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ckan-api-client")
+@click.option("--url", envvar="CKAN_URL", help="CKAN site URL (or CKAN_URL).")
+@click.option("--token", envvar="CKAN_API_TOKEN", help="API token (or CKAN_API_TOKEN). Never printed.")
+@click.option("--profile", help="Use url and token from this section of the config file.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=DEFAULT_CONFIG,
+              envvar="CKAN_API_CLIENT_CONFIG", show_default=True, help="Config file with [profile] sections.")
+@click.option("--insecure", is_flag=True, help="Do not verify TLS certificates.")
+@click.option("--ca-bundle", type=click.Path(exists=True), help="Verify TLS with this CA bundle.")
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="Read timeout per request (s).")
+@click.option("--retries", type=int, default=4, show_default=True, help="Retries of a failed request.")
+@click.option("--max-rps", type=float, help="At most this many requests per second, over all workers.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=4, show_default=True, help="Concurrent requests.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, no messages.")
+@click.pass_context
+def main(ctx: click.Context, url: str | None, token: str | None, profile: str | None, config_path: Path,
+         insecure: bool, ca_bundle: str | None, timeout: float, retries: int, max_rps: float | None, jobs: int,
+         quiet: bool) -> None:
+    """Script a CKAN portal: call any action, search, dump, load, delete, sync."""
+    if profile:
+        values = _profile(config_path, profile)
+        url = url if ctx.get_parameter_source("url") == click.core.ParameterSource.COMMANDLINE else \
+            values.get("url", url)
+        token = token if ctx.get_parameter_source("token") == click.core.ParameterSource.COMMANDLINE else \
+            values.get("token", token)
+    verify: bool | str = False if insecure else (ca_bundle or True)
+    logging.basicConfig(level=logging.ERROR if quiet else logging.WARNING, format="%(message)s", stream=sys.stderr)
+    ctx.obj = Settings(url, token, verify, timeout, retries, max_rps, jobs, quiet)
+
+
+def _parse_action_args(args: tuple[str, ...]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for arg in args:
+        if ":=" in arg:
+            key, _, raw = arg.partition(":=")
+            try:
+                data[key] = json.loads(raw)
+            except ValueError as error:
+                raise click.UsageError(f"{arg}: the value after := must be JSON ({error})") from None
+        elif "@" in arg and "=" not in arg.split("@", 1)[0]:
+            key, _, filename = arg.partition("@")
+            data[key] = ("@file", filename)
+        elif "=" in arg:
+            key, _, value = arg.partition("=")
+            data[key] = value
+        else:
+            raise click.UsageError(f"{arg}: give key=value, key:=json or key@file")
+    return data
+
+
+@main.command()
+@click.argument("name")
+@click.argument("args", nargs=-1)
+@click.option("--get", "use_get", is_flag=True, help="Send with GET (for side-effect-free actions).")
+@click.pass_obj
+def action(settings: Settings, name: str, args: tuple[str, ...], use_get: bool) -> int:
+    """Call any action: key=value (string), key:=json (any JSON), key@file (upload a file)."""
+    data = _parse_action_args(args)
+    files = {k: v[1] for k, v in data.items() if isinstance(v, tuple)}
+    for key in files:
+        del data[key]
+    result = settings.client().call_action(name, data, method="GET" if use_get else "POST", files=files or None)
+    click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    return EXIT_OK
+
+
+@main.command()
+@click.option("--q", "query", default="*:*", show_default=True, help="Solr query.")
+@click.option("--fq", help="Solr filter query.")
+@click.option("--include-private", is_flag=True)
+@click.option("--include-drafts", is_flag=True)
+@click.option("--limit", type=int, help="Stop after this many datasets.")
+@click.pass_obj
+def search(settings: Settings, query: str, fq: str | None, include_private: bool, include_drafts: bool,
+           limit: int | None) -> int:
+    """All matching datasets as JSON Lines, paged in a stable order."""
+    for dataset in bulk.search(settings.client(), q=query, fq=fq, include_private=include_private,
+                               include_drafts=include_drafts, limit=limit):
+        _emit(dataset)
+    return EXIT_OK
+
+
+KIND = click.Choice(["datasets", "organizations", "groups"])
+
+
+@main.command()
+@click.argument("kind", type=KIND)
+@click.argument("ids", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Every record of this kind.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="JSON Lines file (.gz: gzip).")
+@click.option("--include-private", is_flag=True, help="With --all datasets: private ones too.")
+@click.option("--resume", is_flag=True, help="Continue a dump that was cut off.")
+@click.option("--with-files", "files_dir", type=click.Path(path_type=Path), help="Download resource files here.")
+@click.option("--overwrite-files", is_flag=True, help="Replace files that exist and differ.")
+@click.pass_obj
+def dump(settings: Settings, kind: str, ids: tuple[str, ...], all_: bool, output: Path, include_private: bool,
+         resume: bool, files_dir: Path | None, overwrite_files: bool) -> int:
+    """Write records to a JSON Lines file, through the paged search (not one request per dataset)."""
+    if all_ == bool(ids):
+        raise click.UsageError("give either --all or some ids")
+    client = settings.client()
+    total = None
+    if all_ and kind == "datasets":
+        total = client.call_action("package_search", {"rows": 0, "include_private": include_private})["count"]
+    with _progress(settings, f"dump {kind}", total or (len(ids) or None)) as progress:
+        report = bulk.dump(client, kind, output, ids=list(ids) if ids else None, include_private=include_private,
+                           resume=resume, concurrency=settings.jobs, files_dir=files_dir,
+                           overwrite_files=overwrite_files, progress=progress)
+    return _report(report, settings)
+
+
+@main.command()
+@click.argument("kind", type=KIND)
+@click.option("-i", "--input", "input_path", type=click.Path(exists=True, path_type=Path), required=True)
+@click.option("--create-only", is_flag=True, help="Only create; existing names are failures.")
+@click.option("--update-only", is_flag=True, help="Only update existing records (by name).")
+@click.option("--resume", is_flag=True, help="Skip the lines a previous run finished.")
+@click.option("--checkpoint", type=click.Path(path_type=Path), help="Checkpoint file (default: INPUT.checkpoint).")
+@click.option("--error-log", type=click.Path(path_type=Path), help="Write failed records here (JSON Lines).")
+@click.pass_obj
+def load(settings: Settings, kind: str, input_path: Path, create_only: bool, update_only: bool, resume: bool,
+         checkpoint: Path | None, error_log: Path | None) -> int:
+    """Create or update each record of a JSON Lines file; bad records are logged, the rest loaded."""
+    if create_only and update_only:
+        raise click.UsageError("--create-only and --update-only exclude each other")
+    mode = "create" if create_only else "update" if update_only else "upsert"
+    with _progress(settings, f"load {kind}") as progress:
+        report = bulk.load(settings.client(), kind, input_path, mode=mode, concurrency=settings.jobs, resume=resume,
+                           checkpoint=checkpoint, error_log=error_log, progress=progress)
+    return _report(report, settings)
+
+
+@main.command()
+@click.argument("kind", type=KIND)
+@click.argument("ids", nargs=-1)
+@click.option("-i", "--input", "input_path", type=click.Path(exists=True, path_type=Path),
+              help="Ids or names, one per line (or JSON Lines records with an id or name).")
+@click.option("--purge", is_flag=True, help="Destroy for good instead of marking deleted.")
+@click.pass_obj
+def delete(settings: Settings, kind: str, ids: tuple[str, ...], input_path: Path | None, purge: bool) -> int:
+    """Delete records by id or name."""
+    refs = list(ids)
+    if input_path is not None:
+        for line in input_path.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line.startswith("{"):
+                record = json.loads(line)
+                refs.append(record.get("id") or record.get("name"))
+            elif line:
+                refs.append(line)
+    if not refs:
+        raise click.UsageError("give ids or -i FILE")
+    with _progress(settings, f"delete {kind}", len(refs)) as progress:
+        report = bulk.delete(settings.client(), kind, refs, purge=purge, concurrency=settings.jobs, progress=progress)
+    return _report(report, settings)
+
+
+@main.command()
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--source-name", required=True, help="Names the datasets this source owns.")
+@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
+@click.option("--default-organization", help="Organization for records that name none.")
+@click.option("--organization-strategy", type=click.Choice(["create", "map", "fail"]), default="create",
+              show_default=True)
+@click.option("--group-strategy", type=click.Choice(["create", "map", "fail"]), default="create", show_default=True)
+@click.pass_obj
+def sync(settings: Settings, source: Path, source_name: str, dry_run: bool, default_organization: str | None,
+         organization_strategy: str, group_strategy: str) -> int:
+    """Make the portal hold exactly the datasets of SOURCE (JSON Lines); see the sync client."""
+    records = []
+    bad = 0
+    for number, value in bulk.read_jsonl(source):
+        if isinstance(value, dict):
+            records.append(value)
+        else:
+            bad += 1
+            click.echo(f"line {number}: not a dataset record, skipped", err=True)
+    client = SynchronizationClient(settings.client(), source_name, default_organization=default_organization,
+                                   organization_strategy=organization_strategy,  # type: ignore[arg-type]
+                                   group_strategy=group_strategy,  # type: ignore[arg-type]
+                                   concurrency=settings.jobs)
+    report = client.sync(records, dry_run=dry_run)
+    out = report.summary()
+    if dry_run:
+        out["plan"] = {
+            "create": [w.name for w in report.plan.creates],
+            "update": [{"name": w.name, "diff": [str(c) for c in w.changes]} for w in report.plan.updates],
+            "delete": [w.name for w in report.plan.deletes],
+            "organizations_to_create": [o["name"] for o in report.plan.organizations_to_create],
+        }
+    out["conflicts"] = [vars(c) for c in report.plan.conflicts]
+    out["failures"] = [vars(f) for f in report.failures + report.plan.invalid]
+    _emit(out)
+    return EXIT_PARTIAL if (report.failures or report.plan.conflicts or report.plan.invalid or bad) else EXIT_OK
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Entry point: run the command, map errors to exit codes (1 usage/connection, 3 partial)."""
+    try:
+        result = main.main(args=argv, prog_name="ckan-api-client", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return int(done.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return EXIT_ERROR
+    except click.ClickException as error:
+        error.show()
+        return EXIT_ERROR
+    except CkanError as error:  # connection, HTTP, bad input: all one clear line
+        click.echo(f"error: {error}", err=True)
+        return EXIT_ERROR
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,169 @@
+"""Resource files: streamed downloads that are checked, atomic and resumable; safe local names.
+
+:func:`download_resource` fetches a resource's file in chunks (constant memory), with the client's
+token only when the file is on the client's own host, checks the status, refuses an HTML page
+where a file was expected (the classic "login page saved as data.csv"), verifies the size and
+hash the resource declares, writes to a temporary file renamed into place only when complete, and
+continues a partial download where the server supports ranges.
+
+Uploads stream from disk through ``call_action(..., files=...)``
+(see :meth:`CkanHighlevelClient.add_resource`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+from urllib.parse import unquote, urlsplit
+
+from .exceptions import DownloadError, InvalidInput
+from .low_level import CkanLowlevelClient
+
+__all__ = ["download_resource", "DownloadResult", "safe_filename", "resource_path"]
+
+CHUNK = 1 << 20
+_HASHES = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}
+_UUID = re.compile(r"^[0-9a-fA-F-]{8,64}$")
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    path: Path
+    size: int
+    sha256: str
+    skipped: bool = False
+    """True when the file was already there, complete, and nothing was fetched."""
+
+
+def safe_filename(name: str, fallback: str = "file") -> str:
+    """A file name that is only a name: no folders, no ``..``, no control characters, at most 120 chars."""
+    name = unicodedata.normalize("NFC", name)
+    name = name.replace("\\", "/").split("/")[-1]
+    name = "".join(c if (c.isalnum() or c in "._-") else "_" for c in name)
+    name = name.lstrip(".")[:120]
+    return name or fallback
+
+
+def resource_path(folder: str | Path, resource: Mapping[str, Any]) -> Path:
+    """Where a resource's file goes inside ``folder``: ``<resource id>/<file name>``, never outside it."""
+    root = Path(folder).resolve()
+    resource_id = str(resource.get("id") or "")
+    if not _UUID.match(resource_id):
+        resource_id = hashlib.sha256(resource_id.encode()).hexdigest()[:32]
+    url_name = unquote(urlsplit(str(resource.get("url") or "")).path)
+    path = (root / resource_id / safe_filename(url_name or str(resource.get("name") or ""))).resolve()
+    if not path.is_relative_to(root):
+        raise InvalidInput(f"refusing to write outside {root}: {path}")
+    return path
+
+
+def _declared_hash(resource: Mapping[str, Any]) -> tuple[str, str] | None:
+    value = resource.get("hash")
+    if not isinstance(value, str) or not value.strip():
+        return None
+    value = value.strip().lower()
+    if ":" in value:
+        algorithm, _, digest = value.partition(":")
+        algorithm = algorithm.replace("-", "")
+        if algorithm in hashlib.algorithms_available and re.fullmatch(r"[0-9a-f]+", digest):
+            return algorithm, digest
+        return None
+    if re.fullmatch(r"[0-9a-f]+", value) and len(value) in _HASHES:
+        return _HASHES[len(value)], value
+    return None
+
+
+def _declared_size(resource: Mapping[str, Any]) -> int | None:
+    size = resource.get("size")
+    try:
+        number = int(size) if size not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+    return number if number is not None and number > 0 else None
+
+
+def _expects_html(resource: Mapping[str, Any]) -> bool:
+    text = " ".join(str(resource.get(k) or "") for k in ("format", "mimetype", "url")).lower()
+    return "html" in text or text.endswith(".htm")
+
+
+def _file_digests(path: Path, algorithm: str | None) -> tuple[str, str | None]:
+    sha256 = hashlib.sha256()
+    other = hashlib.new(algorithm) if algorithm and algorithm != "sha256" else None
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            sha256.update(chunk)
+            if other is not None:
+                other.update(chunk)
+    return sha256.hexdigest(), (other.hexdigest() if other is not None else None)
+
+
+def download_resource(client: CkanLowlevelClient, resource: Mapping[str, Any] | Any, dest: str | Path, *,
+                      overwrite: bool = False, verify: bool = True,
+                      progress: Callable[[int], None] | None = None) -> DownloadResult:
+    """Download a resource's file to ``dest`` (a file path); see the module documentation.
+
+    An existing complete file (same size and declared hash) is kept and reported as skipped;
+    a different existing file is only replaced with ``overwrite``.
+    """
+    data = resource.to_api() if hasattr(resource, "to_api") else resource
+    if not isinstance(data, Mapping):
+        raise InvalidInput("resource must be a dict or a Resource")
+    url = data.get("url")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise InvalidInput(f"resource {data.get('id')} has no http(s) URL to download: {url!r}")
+    dest = Path(dest)
+    declared = _declared_hash(data) if verify else None
+    size = _declared_size(data) if verify else None
+    if dest.exists():
+        digest, other = _file_digests(dest, declared[0] if declared else None)
+        complete = (size is None or dest.stat().st_size == size) and \
+            (declared is None or (other or digest) == declared[1])
+        if complete and (size is not None or declared is not None or not overwrite):
+            return DownloadResult(dest, dest.stat().st_size, digest, skipped=True)
+        if not overwrite:
+            raise DownloadError(f"{dest} exists and differs from the resource: pass overwrite=True to replace it")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    offset = part.stat().st_size if part.exists() else 0
+    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    response = client.transport.request("GET", url, headers=headers, stream=True, idempotent=True,
+                                        action="download")
+    try:
+        if offset and response.status_code != 206:
+            offset = 0  # the server sent the whole file again: start over
+        content_type = response.headers.get("Content-Type", "").lower()
+        first = True
+        written = offset
+        with open(part, "ab" if offset else "wb") as out:
+            for chunk in response.iter_content(chunk_size=CHUNK):
+                if first and not offset and not _expects_html(data):
+                    head = chunk[:512].lstrip().lower()
+                    if "text/html" in content_type or head.startswith((b"<!doctype html", b"<html")):
+                        raise DownloadError(
+                            f"{url} answered an HTML page where a {data.get('format') or 'data'} file was expected "
+                            "(a login or error page?)")
+                first = False
+                out.write(chunk)
+                written += len(chunk)
+                if progress is not None:
+                    progress(written)
+    except DownloadError:
+        part.unlink(missing_ok=True)
+        raise
+    finally:
+        response.close()
+    digest, other = _file_digests(part, declared[0] if declared else None)
+    if size is not None and written != size:
+        part.unlink(missing_ok=True)
+        raise DownloadError(f"{url}: got {written} bytes, the resource declares {size}")
+    if declared is not None and (other or digest) != declared[1]:
+        part.unlink(missing_ok=True)
+        raise DownloadError(f"{url}: the {declared[0]} of the file does not match the resource's hash")
+    os.replace(part, dest)
+    return DownloadResult(dest, written, digest)

@@ -1,0 +1,267 @@
+"""The ckan-api-client command, end to end: run as a subprocess, then check what CKAN or the files hold."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ckan_api_client.low_level import CkanLowlevelClient
+from ckan_stack_plugin import REPO, Factory, Stack, unique_name
+from real_portals import as_core_dataset, depositar
+
+
+def cli(stack: Stack | None, *args: str, env: dict[str, str] | None = None,
+        check: int | None = 0) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if k not in ("CKAN_URL", "CKAN_API_TOKEN")}
+    full_env["PYTHONPATH"] = str(REPO / "src")
+    if stack is not None:
+        full_env.update(CKAN_URL=stack.url, CKAN_API_TOKEN=stack.token)
+    full_env.update(env or {})
+    proc = subprocess.run([sys.executable, "-m", "ckan_api_client", *args], capture_output=True, text=True,
+                          env=full_env, timeout=300)
+    if check is not None:
+        assert proc.returncode == check, f"exit {proc.returncode}\nstdout: {proc.stdout[-2000:]}\nstderr: {proc.stderr[-2000:]}"
+    if stack is not None:
+        assert stack.token not in proc.stdout and stack.token not in proc.stderr
+    return proc
+
+
+def jsonl(path: Path) -> list[dict[str, Any]]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def test_action_with_values_json_and_files(ckan_stack: Stack, factory: Factory, tmp_path: Path) -> None:
+    org = factory.make_org()
+    name = unique_name("cli")
+    proc = cli(ckan_stack, "action", "package_create", f"name={name}", f"owner_org={org['id']}",
+               'extras:=[{"key": "k", "value": "ü"}]', "private:=true")
+    created = json.loads(proc.stdout)
+    factory.track_dataset(created["id"])
+    assert created["name"] == name and created["private"] is True and created["extras"][0]["value"] == "ü"
+    upload = tmp_path / "data.csv"
+    upload.write_bytes(b"a,b\n1,2\n")
+    resource = json.loads(cli(ckan_stack, "action", "resource_create", f"package_id={name}", "upload@" + str(upload))
+                          .stdout)
+    assert resource["url_type"] == "upload"
+    shown = json.loads(cli(ckan_stack, "action", "--get", "package_show", f"id={name}").stdout)
+    assert shown["resources"][0]["id"] == resource["id"]
+
+
+def test_errors_and_exit_codes(ckan_stack: Stack) -> None:
+    missing = cli(ckan_stack, "action", "package_show", "id=" + unique_name("nothing"), check=1)
+    assert "Not found" in missing.stderr and missing.stdout == ""
+    assert "key=value" in cli(ckan_stack, "action", "package_show", "oops", check=1).stderr
+    assert cli(ckan_stack, "no-such-command", check=1).stderr
+    refused = cli(None, "--url", "http://127.0.0.1:9", "--retries", "0", "action", "status_show", check=1)
+    assert "transport error" in refused.stderr
+    plain = cli(None, "--url", "http://data.example.org", "--token", "tok-zzz", "action", "status_show", check=1)
+    assert "plain http" in plain.stderr and "tok-zzz" not in plain.stderr
+
+
+def test_search_pages_everything_in_a_stable_order(ckan_stack: Stack, factory: Factory) -> None:
+    org = factory.make_org()
+    made = [factory.make_dataset(org=org) for _ in range(5)]
+    lines = cli(ckan_stack, "search", "--fq", f"owner_org:{org['id']}").stdout.splitlines()
+    found = [json.loads(line) for line in lines]
+    assert sorted(d["id"] for d in found) == sorted(d["id"] for d in made) == [d["id"] for d in found]
+    assert len(cli(ckan_stack, "search", "--fq", f"owner_org:{org['id']}", "--limit", "2").stdout.splitlines()) == 2
+
+
+@pytest.fixture
+def source_site(ckan_stack: Stack, factory: Factory) -> dict[str, Any]:
+    """Two organizations with real records (CJK text, resources), on the default stack."""
+    orgs = [factory.make_org(title=f"來源組織 {i}", description="real records") for i in range(2)]
+    records = [r for r in depositar(40) if r.get("resources")][:8]
+    datasets = []
+    for index, record in enumerate(records):
+        dataset = as_core_dataset(record, unique_name("site"), orgs[index % 2]["id"])
+        dataset["tags"] = [t for t in dataset["tags"] if len(t["name"]) >= 2]
+        datasets.append(factory.make_dataset(org=orgs[index % 2], **{k: v for k, v in dataset.items()
+                                                                      if k not in ("name", "owner_org")}))
+    return {"orgs": orgs, "datasets": datasets}
+
+
+def test_dump_of_one_site_loads_into_another(ckan_stack: Stack, other_stack: Stack, source_site: dict[str, Any],
+                                             tmp_path: Path) -> None:
+    orgs_file, datasets_file = tmp_path / "orgs.jsonl", tmp_path / "datasets.jsonl.gz"
+    cli(ckan_stack, "dump", "organizations", *[o["id"] for o in source_site["orgs"]], "-o", str(orgs_file))
+    dumped = cli(ckan_stack, "dump", "datasets", *[d["id"] for d in source_site["datasets"]], "-o", str(datasets_file))
+    assert json.loads(dumped.stdout)["written"] == len(source_site["datasets"])
+
+    target = other_stack.client()
+    try:
+        loaded = json.loads(cli(other_stack, "load", "organizations", "-i", str(orgs_file)).stdout)
+        assert loaded["created"] == 2
+        result = json.loads(cli(other_stack, "-j", "3", "load", "datasets", "-i", str(datasets_file)).stdout)
+        assert result["created"] == len(source_site["datasets"]) and result["failed"] == 0
+        for original in source_site["datasets"]:
+            copy = target.get_dataset(original["name"])
+            assert copy["organization"]["name"] == original["organization"]["name"]  # org for org
+            assert copy["organization"]["title"] == original["organization"]["title"]
+            assert copy["title"] == original["title"] and copy["notes"] == original["notes"]
+            assert [r["url"] for r in copy["resources"]] == [r["url"] for r in original["resources"]]
+            assert {e["key"]: e["value"] for e in copy["extras"]} == {e["key"]: e["value"] for e in original["extras"]}
+        # Loading the same dump again updates in place: nothing doubles.
+        again = json.loads(cli(other_stack, "load", "datasets", "-i", str(datasets_file)).stdout)
+        assert again["updated"] == len(source_site["datasets"]) and again.get("created", 0) == 0
+    finally:
+        for original in source_site["datasets"]:
+            target.call_action("dataset_purge", {"id": original["name"]})
+        for org in source_site["orgs"]:
+            target.delete_organization(org["name"])
+
+
+def test_a_cut_off_dump_resumes_without_duplicates(ckan_stack: Stack, source_site: dict[str, Any],
+                                                   tmp_path: Path) -> None:
+    full = tmp_path / "full.jsonl"
+    cli(ckan_stack, "dump", "datasets", "--all", "-o", str(full))
+    everything = jsonl(full)
+    assert len(everything) >= len(source_site["datasets"])
+    for name in ("cut.jsonl", "cut.jsonl.gz"):
+        cut = tmp_path / name
+        raw = full.read_bytes()
+        torn = raw[: raw.index(b"\n", len(raw) // 2) + 40]  # half the records and a torn line
+        cut.write_bytes(gzip.compress(torn)[:-30] if name.endswith(".gz") else torn)  # gzip cut mid-stream too
+        resumed = json.loads(cli(ckan_stack, "dump", "datasets", "--all", "--resume", "-o", str(cut)).stdout)
+        assert resumed["kept from before"] > 0 and resumed["written"] > 0
+        ids = [d["id"] for d in jsonl(cut)]
+        assert len(ids) == len(set(ids))
+        assert ids == [d["id"] for d in everything]
+
+    named = tmp_path / "named.jsonl"
+    first_ids = [d["id"] for d in source_site["datasets"]]
+    cli(ckan_stack, "dump", "datasets", *first_ids[:3], "-o", str(named))
+    resumed = json.loads(cli(ckan_stack, "dump", "datasets", *first_ids, "--resume", "-o", str(named)).stdout)
+    assert resumed["kept from before"] == 3 and resumed["written"] == len(first_ids) - 3
+    assert [d["id"] for d in jsonl(named)] == first_ids
+
+
+def test_load_logs_bad_records_and_loads_the_good(ckan_stack: Stack, client: CkanLowlevelClient,
+                                                  factory: Factory, tmp_path: Path) -> None:
+    org = factory.make_org()
+    good = [{"name": unique_name("good"), "title": f"Good {i}", "organization": {"name": org["name"]}}
+            for i in range(4)]
+    lines = [json.dumps(good[0]), "{not json", json.dumps(["a list"]), json.dumps(good[1]),
+             json.dumps({"name": "Bad Name!", "organization": {"name": org["name"]}}),
+             json.dumps({"title": "no name"}), json.dumps(good[2]), json.dumps(good[3])]
+    source = tmp_path / "load.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    errors = tmp_path / "errors.jsonl"
+    proc = cli(ckan_stack, "load", "datasets", "-i", str(source), "--error-log", str(errors), check=3)
+    for record in good:
+        factory.track_dataset(record["name"])
+    summary = json.loads(proc.stdout)
+    assert summary["created"] == 4 and summary["failed"] == 4
+    logged = {e["line"]: e for e in jsonl(errors)}
+    assert sorted(logged) == [2, 3, 5, 6]
+    assert "not JSON" in logged[2]["error"] and "must be a dict" in logged[3]["error"]
+    assert "name" in logged[5]["field_errors"] and "no name" in logged[6]["error"]
+    for record in good:
+        assert client.get_dataset(record["name"])["organization"]["name"] == org["name"]
+
+    # Resume: the lines done before are skipped, the new ones loaded.
+    more = {"name": unique_name("more"), "organization": {"name": org["name"]}}
+    factory.track_dataset(more["name"])
+    with open(source, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(more) + "\n")
+    resumed = json.loads(cli(ckan_stack, "load", "datasets", "-i", str(source), "--resume", check=3).stdout)
+    assert resumed["skipped (done before)"] == 4 and resumed["created"] == 1 and resumed["failed"] == 4
+    assert client.get_dataset(more["name"])["name"] == more["name"]
+
+    updated = json.loads(cli(ckan_stack, "load", "datasets", "-i", str(source), "--update-only", check=3).stdout)
+    assert updated["updated"] == 5
+    only_new = json.loads(cli(ckan_stack, "load", "datasets", "-i", str(source), "--create-only", check=3).stdout)
+    assert only_new.get("created", 0) == 0 and only_new["failed"] == 9
+
+
+def test_delete_and_purge(ckan_stack: Stack, client: CkanLowlevelClient, factory: Factory, tmp_path: Path) -> None:
+    org = factory.make_org()
+    made = [factory.make_dataset(org=org) for _ in range(4)]
+    out = json.loads(cli(ckan_stack, "delete", "datasets", made[0]["id"], made[1]["name"]).stdout)
+    assert out["deleted"] == 2
+    assert client.get_dataset(made[0]["id"])["state"] == "deleted"
+    listing = tmp_path / "ids.txt"
+    listing.write_text(f"{made[2]['id']}\n{json.dumps({'name': made[3]['name']})}\n{unique_name('ghost')}\n")
+    out = json.loads(cli(ckan_stack, "delete", "datasets", "-i", str(listing), "--purge").stdout)
+    assert out["purged"] == 2 and out["not found"] == 1
+    for dataset in made[2:]:
+        assert client.call_action("package_search", {"fq": f"id:{dataset['id']}"})["count"] == 0
+        with pytest.raises(Exception):
+            client.get_dataset(dataset["id"])
+
+
+def test_sync_dry_run_writes_nothing(ckan_stack: Stack, client: CkanLowlevelClient, factory: Factory,
+                                     tmp_path: Path) -> None:
+    org = factory.make_org()
+    suffix = uuid.uuid4().hex[:8]
+    records = depositar(5)
+    for record in records:
+        record["name"] = f"{record['name']}-{suffix}"
+    source = tmp_path / "source.jsonl"
+    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    source_name = unique_name("clisync")
+    before = client.call_action("package_search", {"rows": 0, "include_private": True})["count"]
+    dry = json.loads(cli(ckan_stack, "sync", str(source), "--source-name", source_name, "--dry-run",
+                         "--default-organization", org["name"]).stdout)
+    assert dry["dry_run"] is True and dry["write_requests"] == 0
+    assert sorted(dry["plan"]["create"]) == sorted(r["name"] for r in records)
+    assert client.call_action("package_search", {"rows": 0, "include_private": True})["count"] == before
+    real = json.loads(cli(ckan_stack, "sync", str(source), "--source-name", source_name,
+                          "--default-organization", org["name"]).stdout)
+    for record in records:
+        factory.track_dataset(record["name"])
+    assert real["created"] == 5 and real["failures"] == []
+    again = json.loads(cli(ckan_stack, "sync", str(source), "--source-name", source_name,
+                           "--default-organization", org["name"]).stdout)
+    assert again["write_requests"] == 0 and again["unchanged"] == 5
+
+
+def test_profiles_from_the_config_file(ckan_stack: Stack, tmp_path: Path) -> None:
+    config = tmp_path / "config.ini"
+    config.write_text(f"[local]\nurl = {ckan_stack.url}\ntoken = {ckan_stack.token}\n")
+    proc = cli(None, "--config", str(config), "--profile", "local", "action", "status_show")
+    assert json.loads(proc.stdout)["site_url"] == ckan_stack.url
+    assert ckan_stack.token not in proc.stdout + proc.stderr
+    assert "no [missing] section" in cli(None, "--config", str(config), "--profile", "missing", "action",
+                                         "status_show", check=1).stderr
+
+
+def test_dump_with_files(ckan_stack: Stack, client: CkanLowlevelClient, factory: Factory, tmp_path: Path) -> None:
+    dataset = factory.make_dataset()
+    payload = os.urandom(200_000)
+    upload = tmp_path / "report.bin"
+    upload.write_bytes(payload)
+    good = client.call_action("resource_create", {"package_id": dataset["id"], "name": "good"},
+                              files={"upload": upload})
+    html = client.call_action("resource_create", {"package_id": dataset["id"], "name": "a page",
+                                                  "url": f"{ckan_stack.url}/dataset/{dataset['name']}",
+                                                  "format": "CSV"})
+    sneaky = client.call_action("resource_create", {"package_id": dataset["id"], "name": "../../escape",
+                                                    "url": f"{ckan_stack.url}/api/3/action/status_show?x=/../../..%2F..%2Fetc%2Fpasswd",
+                                                    "format": "JSON"})
+    files = tmp_path / "files"
+    out = tmp_path / "dump.jsonl"
+    proc = cli(ckan_stack, "dump", "datasets", dataset["id"], "-o", str(out), "--with-files", str(files), check=3)
+    summary = json.loads(proc.stdout)
+    assert summary["files downloaded"] == 2 and summary["failed"] == 1
+    assert "HTML page" in proc.stderr
+    manifest = {m["resource"]: m for m in jsonl(files / "manifest.jsonl")}
+    assert (files / manifest[good["id"]]["path"]).read_bytes() == payload
+    assert html["id"] not in manifest
+    escaped = (files / manifest[sneaky["id"]]["path"]).resolve()
+    assert escaped.is_relative_to(files.resolve())
+    assert all(p.resolve().is_relative_to(files.resolve()) for p in files.rglob("*"))
+    assert not list(files.rglob("*.part"))
+    again = json.loads(cli(ckan_stack, "dump", "datasets", dataset["id"], "-o", str(out), "--with-files",
+                           str(files), check=3).stdout)
+    assert again["files skipped"] == 2 and again.get("files downloaded", 0) == 0
