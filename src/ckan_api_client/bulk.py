@@ -15,6 +15,7 @@ import collections
 import gzip
 import json
 import os
+import tempfile
 import time
 import zlib
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -132,6 +133,10 @@ class JsonlWriter:
     def write(self, record: Mapping[str, Any]) -> None:
         self._fh.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
 
+    def write_line(self, line: str) -> None:
+        """Write one record already encoded as a JSON line (ending in a newline)."""
+        self._fh.write(line)
+
     def close(self) -> None:
         """Finish: the file is complete and in place."""
         self._fh.close()
@@ -244,14 +249,12 @@ def dump(client: CkanLowlevelClient, kind: str, path: str | Path, *, ids: Iterab
         with _Measure(client, report):
             if ids is None and entity == "dataset":
                 last = max((str(r["id"]) for r in writer.existing if isinstance(r.get("id"), str)), default=None)
-                for page in client.search_pages(None, client.page_size or 1000, include_private=include_private,
-                                                after=last):
-                    for dataset in page:
-                        writer.write(dataset)
+                for line in _walk_in_parallel(client, writer.path, concurrency, include_private, last,
+                                              report, progress):
+                    writer.write_line(line)
+                    if files_dir is not None:
+                        dataset = json.loads(line)
                         resources.extend((dataset.get("name"), r) for r in dataset.get("resources") or [])
-                    report.count("written", len(page))
-                    if progress:
-                        progress(len(page))
             else:
                 if ids is None:
                     ids = [g["id"] for g in client.list_group_summaries(entity)]
@@ -279,6 +282,50 @@ def dump(client: CkanLowlevelClient, kind: str, path: str | Path, *, ids: Iterab
         report.errors.extend(files.errors)
         report.requests += files.requests
     return report
+
+
+def _id_ranges(count: int, after: str | None) -> list[tuple[str | None, str | None]]:
+    """Split the ids after ``after`` into ``count`` ranges at hex digits (CKAN ids are UUIDs).
+
+    Range ``(low, high)`` holds the ids ``low <= id < high`` (the first: ``after < id < high``).
+    Any string falls into exactly one range, so ids of another form are walked too, only less
+    evenly spread."""
+    cuts = [format(i * 16 // count, "x") for i in range(1, count)]
+    cuts = sorted({c for c in cuts if after is None or c > after})
+    bounds: list[str | None] = [after, *cuts, None]
+    return [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
+
+
+def _walk_in_parallel(client: CkanLowlevelClient, near: Path, concurrency: int, include_private: bool,
+                      after: str | None, report: BulkReport, progress: Progress | None) -> Iterator[str]:
+    """Every dataset after ``after`` as a JSON line, in id order, fetched by several keyset walks at once.
+
+    The id space is split into ranges walked concurrently; each range is spooled to a temporary
+    file beside the output (bounded memory) and yielded in order once the ranges before it are
+    done, so the output stays in global id order and a cut-off dump resumes from its last id.
+    """
+    ranges = _id_ranges(max(1, min(concurrency, 8)), after)
+    rows = client.page_size or 1000
+
+    def walk(bounds: tuple[str | None, str | None]) -> IO[str]:
+        spool = tempfile.TemporaryFile("w+", encoding="utf-8", dir=near.parent, prefix=".dump-")
+        first = bounds == ranges[0]  # only the first range starts after the resume point, exclusive
+        for page in client.search_pages(None, rows, include_private=include_private,
+                                        after=bounds[0] if first else None, start=None if first else bounds[0],
+                                        before=bounds[1]):
+            for dataset in page:
+                spool.write(json.dumps(dataset, ensure_ascii=False, separators=(",", ":")) + "\n")
+            report.count("written", len(page))
+            if progress:
+                progress(len(page))
+        spool.seek(0)
+        return spool
+
+    for _, spool in run_concurrently(ranges, walk, concurrency=len(ranges), ordered=True):
+        if isinstance(spool, Exception):
+            raise spool
+        with spool:
+            yield from spool
 
 
 def download_files(client: CkanLowlevelClient, resources: Iterable[tuple[Any, Mapping[str, Any]]],

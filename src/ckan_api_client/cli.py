@@ -193,7 +193,7 @@ def dump(settings: Settings, kind: str, ids: tuple[str, ...], all_: bool, output
         raise click.UsageError("give either --all or some ids")
     client = settings.client()
     total = None
-    if all_ and kind == "datasets":
+    if all_ and kind == "datasets" and not settings.quiet and sys.stderr.isatty():  # only for the bar
         total = client.call_action("package_search", {"rows": 0, "include_private": include_private})["count"]
     with _progress(settings, f"dump {kind}", total or (len(ids) or None)) as progress:
         report = bulk.dump(client, kind, output, ids=list(ids) if ids else None, include_private=include_private,

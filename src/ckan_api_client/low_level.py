@@ -46,6 +46,10 @@ _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 _ACTION_PREFIX = "/api/3/action/"
 
 
+def _solr_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def _expect_dict(result: Any, action: str) -> dict[str, Any]:
     if not isinstance(result, dict) or "id" not in result:
         raise BadApiError(f"expected an object with an id, got {type(result).__name__}", action=action)
@@ -180,13 +184,15 @@ class CkanLowlevelClient:
 
     def search_pages(self, fields: str | None = None, rows: int = DEFAULT_PAGE_SIZE, *, q: str = "*:*",
                      fq: str | None = None, include_private: bool = True, include_drafts: bool = False,
-                     after: str | None = None) -> Iterator[list[dict[str, Any]]]:
+                     after: str | None = None, before: str | None = None,
+                     start: str | None = None) -> Iterator[list[dict[str, Any]]]:
         """Pages of all active datasets (private ones too where the key may see them), by id.
 
         Keyset paging: each page asks for ids after the last one seen, sorted by id, so datasets
         created or deleted during the walk never shift a page (as offsets would). ``q`` and ``fq``
         narrow the search (Solr syntax); ``fields`` limits the fields returned (``fl``); ``after``
-        starts after that dataset id (to resume a walk).
+        and ``before`` (both exclusive) bound the ids walked, to resume a walk or split it; ``start``
+        is an inclusive lower bound (used when ``after`` is not given).
         """
         last_id = after
         while True:
@@ -196,8 +202,11 @@ class CkanLowlevelClient:
             filters = [fq] if fq else []
             if include_drafts:
                 query["include_drafts"] = True
-            if last_id is not None:
-                filters.append('id:{"%s" TO *]' % last_id.replace("\\", "\\\\").replace('"', '\\"'))
+            if last_id is not None or before is not None or start is not None:
+                low = '{"%s"' % _solr_escape(last_id) if last_id is not None else \
+                    '["%s"' % _solr_escape(start) if start is not None else "[*"
+                high = '"%s"}' % _solr_escape(before) if before is not None else "*]"
+                filters.append(f"id:{low} TO {high}")
             if filters:
                 query["fq"] = " ".join(f"+({f})" for f in filters)
             result = self.call_action("package_search", query)

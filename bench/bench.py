@@ -1,0 +1,298 @@
+"""Benchmarks: ckan-api-client side by side with ckanapi 4.11 and bare requests, on a local CKAN.
+
+Run through ``bench/run`` (which brings up a dedicated stack and installs ckanapi in its own
+venv). Each figure is the median of several runs; each line prints the ratio to its anchor.
+
+P1  full read of the 1,839 depositar datasets: our dump vs ``ckanapi dump --all -p 3``, vs
+    ``ckanapi search datasets``, and vs the floor (the same search pages with bare requests)
+P2  bulk create of the same records into an empty CKAN: ``load -j 3`` and ``-j 8`` vs
+    ``ckanapi load datasets -p 3``
+P4  client CPU per call: 2,000 package_show through our client vs a bare requests.Session + json
+P5  peak memory (max RSS) uploading and downloading a 512 MiB resource file, vs ckanapi's upload
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("CKAN_SHARED_DIR", REPO.parent / "shared"))
+DEPOSITAR = SHARED / "data" / "real-portals" / "depositar" / "datasets.jsonl.gz"
+CKANAPI = REPO / "bench" / ".venv-ckanapi" / "bin" / "ckanapi"
+CKANAPI_PYTHON = REPO / "bench" / ".venv-ckanapi" / "bin" / "python"
+OURS = [sys.executable, "-m", "ckan_api_client"]
+STACK = REPO / "scripts" / "ckan-stack"
+RESULTS: list[dict[str, Any]] = []
+
+
+def stack_env() -> dict[str, str]:
+    out = subprocess.run([str(STACK), "env"], capture_output=True, text=True, check=True).stdout
+    return dict(line.split("=", 1) for line in out.splitlines())
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    # ckanapi starts its worker processes as "ckanapi" from PATH: put its venv first.
+    env = dict(os.environ, PATH=f"{CKANAPI.parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, **kwargs)
+    if proc.returncode not in (0, 3):
+        raise SystemExit(f"failed: {' '.join(cmd[:4])}...\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return proc
+
+
+def median_of(runs: int, fn: Callable[[], Any]) -> float:
+    return statistics.median(timed(fn) for _ in range(runs))
+
+
+def report(group: str, name: str, value: float, unit: str, anchor: str | None = None,
+           anchor_value: float | None = None, target: str = "") -> None:
+    ratio = f"{anchor_value / value:6.2f}x faster than {anchor}" if anchor and anchor_value and unit == "s" else \
+        (f"{value / anchor_value:6.2f}x of {anchor}" if anchor and anchor_value else "")
+    print(f"{group:3} {name:42} {value:10.3f} {unit:3} {ratio} {target}", flush=True)
+    RESULTS.append({"group": group, "name": name, "value": value, "unit": unit, "anchor": anchor,
+                    "anchor_value": anchor_value})
+
+
+def organizations_of(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    orgs = {}
+    for record in records:
+        org = record.get("organization")
+        if isinstance(org, dict) and org.get("name"):
+            orgs[org["name"]] = {k: org[k] for k in ("id", "name", "title", "description", "image_url")
+                                 if org.get(k) is not None}
+    return list(orgs.values())
+
+
+def prepare_empty_site(records: list[dict[str, Any]], workdir: Path) -> dict[str, str]:
+    """Reset the bench stack and create the records' organizations (with their ids, for ckanapi)."""
+    from ckan_api_client import CkanLowlevelClient
+    from ckan_api_client.bulk import run_concurrently
+
+    run([str(STACK), "reset"])
+    env = stack_env()
+    client = CkanLowlevelClient(env["CKAN_URL"], env["CKAN_API_TOKEN"])
+    # With their original ids: ckanapi keeps the dump's owner_org ids, so they must exist as such.
+    for org, outcome in run_concurrently(organizations_of(records), lambda o: client.call_action(
+            "organization_create", o), concurrency=4):
+        if isinstance(outcome, Exception):
+            raise SystemExit(f"could not create organization {org['name']}: {outcome}")
+    return env
+
+
+def count_datasets(env: dict[str, str]) -> int:
+    from ckan_api_client import CkanLowlevelClient
+    client = CkanLowlevelClient(env["CKAN_URL"], env["CKAN_API_TOKEN"])
+    return int(client.call_action("package_search", {"rows": 0, "include_private": True})["count"])
+
+
+def p2_bulk_create(records_file: Path, records: list[dict[str, Any]], workdir: Path, runs: int) -> dict[str, str]:
+    results: dict[str, list[float]] = {"ours -j 3": [], "ours -j 8": [], "ckanapi load -p 3": []}
+    env: dict[str, str] = {}
+    for _ in range(runs):
+        for name in results:
+            env = prepare_empty_site(records, workdir)
+            auth = ["--url", env["CKAN_URL"], "--token", env["CKAN_API_TOKEN"]]
+            if name.startswith("ours"):
+                cmd = [*OURS, *auth, "-q", "-j", name[-1], "load", "datasets", "-i", str(records_file),
+                       "--checkpoint", str(workdir / "cp")]
+            else:
+                cmd = [str(CKANAPI), "load", "datasets", "-I", str(records_file), "-p", "3", "-q",
+                       "-r", env["CKAN_URL"], "-a", env["CKAN_API_TOKEN"]]
+            seconds = timed(lambda: run(cmd))
+            loaded = count_datasets(env)
+            print(f"    {name}: {seconds:.1f}s, {loaded} datasets in CKAN", flush=True)
+            results[name].append(seconds)
+    anchor = statistics.median(results["ckanapi load -p 3"])
+    report("P2", "ckanapi load datasets -p 3", anchor, "s")
+    for name in ("ours -j 3", "ours -j 8"):
+        report("P2", f"ours load {name[5:]}", statistics.median(results[name]), "s", "ckanapi -p 3", anchor,
+               "(target: >= 2x)")
+    return env
+
+
+def p1_full_read(env: dict[str, str], workdir: Path, runs: int) -> None:
+    url, token = env["CKAN_URL"], env["CKAN_API_TOKEN"]
+    auth = ["-r", url, "-a", token]
+    out = workdir / "p1.jsonl"
+
+    def floor() -> None:
+        """The same search pages with bare requests, in a fresh process like the others."""
+        run([sys.executable, "-c", FLOOR_CODE, url, token])
+
+    ours = median_of(runs, lambda: run([*OURS, "--url", url, "--token", token, "-q", "dump", "datasets", "--all",
+                                        "--include-private", "-o", str(out)]))
+    written = sum(1 for _ in open(out, encoding="utf-8"))
+    bare = median_of(runs, floor)
+    search = median_of(runs, lambda: run([str(CKANAPI), "search", "datasets", "include_private:true", "-O",
+                                          str(workdir / "p1-search.jsonl"), *auth]))
+    dump = median_of(max(1, runs // 2), lambda: run([str(CKANAPI), "dump", "datasets", "--all", "-p", "3", "-q",
+                                                     "-O", str(workdir / "p1-dump.jsonl"), *auth]))
+    print(f"    our dump wrote {written} datasets", flush=True)
+    report("P1", "floor: bare requests, same pages, one walk", bare, "s")
+    report("P1", "ckanapi dump datasets --all -p 3", dump, "s")
+    report("P1", "ckanapi search datasets", search, "s")
+    report("P1", "ours dump datasets --all", ours, "s", "ckanapi dump", dump, "(target: >= 20x)")
+    report("P1", "ours dump datasets --all", ours, "s", "ckanapi search", search)
+    report("P1", "ours dump vs floor (time ratio)", ours / bare, "x", None, None, "(target: <= 1.3)")
+
+
+FLOOR_CODE = """
+import sys
+import requests
+url, token = sys.argv[1:3]
+session = requests.Session()
+last = None
+while True:
+    query = {"q": "*:*", "sort": "id asc", "rows": 1000, "include_private": True}
+    if last:
+        query["fq"] = '+(id:{"%s" TO *])' % last
+    body = session.post(url + "/api/3/action/package_search", json=query, headers={"Authorization": token}).json()
+    results = body["result"]["results"]
+    if not results:
+        break
+    last = results[-1]["id"]
+    if len(results) >= body["result"]["count"]:
+        break
+"""
+
+
+P4_CODE = """
+import json, os, sys, time
+import requests
+from ckan_api_client import CkanLowlevelClient
+url, token, dataset, calls = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+mode = sys.argv[5]
+if mode == "ours":
+    client = CkanLowlevelClient(url, token)
+    client.get_dataset(dataset)
+    started = time.process_time()
+    for _ in range(calls):
+        client.get_dataset(dataset)
+else:
+    session = requests.Session()
+    headers = {"Authorization": token, "Content-Type": "application/json"}
+    session.post(url + "/api/3/action/package_show", data=json.dumps({"id": dataset}), headers=headers).json()
+    started = time.process_time()
+    for _ in range(calls):
+        response = session.post(url + "/api/3/action/package_show", data=json.dumps({"id": dataset}), headers=headers)
+        response.raise_for_status()
+        result = response.json()["result"]
+print(time.process_time() - started)
+"""
+
+
+def p4_cpu_per_call(env: dict[str, str], runs: int, calls: int = 2000) -> None:
+    from ckan_api_client import CkanLowlevelClient
+    client = CkanLowlevelClient(env["CKAN_URL"], env["CKAN_API_TOKEN"])
+    dataset = client.call_action("package_search", {"rows": 1, "sort": "num_resources desc"})["results"][0]["id"]
+    cpu: dict[str, list[float]] = {"ours": [], "bare": []}
+    for _ in range(runs):
+        for mode in ("bare", "ours"):
+            out = run([sys.executable, "-c", P4_CODE, env["CKAN_URL"], env["CKAN_API_TOKEN"], dataset, str(calls), mode])
+            cpu[mode].append(float(out.stdout.strip()))
+    bare, ours = statistics.median(cpu["bare"]), statistics.median(cpu["ours"])
+    report("P4", f"bare requests+json CPU per call ({calls} calls)", bare / calls * 1e6, "us")
+    report("P4", "ours CPU per call", ours / calls * 1e6, "us", "bare loop", bare / calls * 1e6, "(target: <= 1.15)")
+
+
+P5_OURS = """
+import resource, sys
+from ckan_api_client.high_level import CkanHighlevelClient
+from ckan_api_client.files import download_resource
+url, token, dataset, path, mode = sys.argv[1:6]
+high = CkanHighlevelClient(url, token, timeout=600)
+if mode == "upload":
+    res = high.add_resource(dataset, {"name": "big"}, file=path)
+    print(res.id)
+else:
+    res = high.get_resource(sys.argv[6])
+    download_resource(high.client, res.to_api(), path, overwrite=True)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr)
+"""
+
+P5_CKANAPI = """
+import resource, sys
+import ckanapi
+url, token, dataset, path = sys.argv[1:5]
+ckan = ckanapi.RemoteCKAN(url, apikey=token)
+with open(path, "rb") as fh:
+    ckan.action.resource_create(package_id=dataset, name="big-ckanapi", upload=fh)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr)
+"""
+
+
+def p5_memory(env: dict[str, str], workdir: Path, size_mib: int = 512) -> None:
+    from ckan_api_client import CkanLowlevelClient
+    client = CkanLowlevelClient(env["CKAN_URL"], env["CKAN_API_TOKEN"])
+    org = client.post_organization({"name": f"bench-p5-{os.getpid()}-{int(time.time())}"})
+    dataset = client.post_dataset({"name": org["name"], "owner_org": org["id"]})["id"]
+    big = workdir / "big.bin"
+    with open(big, "wb") as fh:
+        block = os.urandom(1 << 20)
+        for _ in range(size_mib):
+            fh.write(block)
+    args = [env["CKAN_URL"], env["CKAN_API_TOKEN"], dataset]
+    up = run([sys.executable, "-c", P5_OURS, *args, str(big), "upload"], timeout=1800)
+    resource_id = up.stdout.split()[0]
+    ours_up = float(up.stderr.strip().splitlines()[-1])
+    down = run([sys.executable, "-c", P5_OURS, *args, str(workdir / "back.bin"), "download", resource_id], timeout=1800)
+    ours_down = float(down.stderr.strip().splitlines()[-1])
+    same = os.path.getsize(workdir / "back.bin") == os.path.getsize(big)
+    theirs = run([str(CKANAPI_PYTHON), "-c", P5_CKANAPI, *args, str(big)], timeout=1800)
+    ckanapi_up = float(theirs.stderr.strip().splitlines()[-1])
+    print(f"    downloaded file complete: {same}", flush=True)
+    report("P5", f"ckanapi upload {size_mib} MiB: peak RSS", ckanapi_up, "MiB")
+    report("P5", f"ours upload {size_mib} MiB: peak RSS", ours_up, "MiB", "ckanapi upload", ckanapi_up,
+           "(target: < 100 MiB)")
+    report("P5", f"ours download {size_mib} MiB: peak RSS", ours_down, "MiB", None, None, "(target: < 100 MiB)")
+    big.unlink()
+    (workdir / "back.bin").unlink()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", nargs="*", default=["P2", "P1", "P4", "P5"])
+    args = parser.parse_args()
+    with gzip.open(DEPOSITAR, "rt", encoding="utf-8") as fh:
+        records = [json.loads(line) for line in fh if line.strip()]
+    with tempfile.TemporaryDirectory(prefix="ckan-bench-") as tmp:
+        workdir = Path(tmp)
+        records_file = workdir / "depositar.jsonl"
+        records_file.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        print(f"{len(records)} depositar records; median of {args.runs} runs\n", flush=True)
+        env = stack_env()
+        if "P2" in args.only:
+            env = p2_bulk_create(records_file, records, workdir, args.runs)
+        if count_datasets(env) < len(records) - 50:
+            env = prepare_empty_site(records, workdir)
+            run([*OURS, "--url", env["CKAN_URL"], "--token", env["CKAN_API_TOKEN"], "-q", "-j", "8", "load",
+                 "datasets", "-i", str(records_file), "--checkpoint", str(workdir / "cp")])
+        if "P1" in args.only:
+            p1_full_read(env, workdir, args.runs)
+        if "P4" in args.only:
+            p4_cpu_per_call(env, args.runs)
+        if "P5" in args.only:
+            p5_memory(env, workdir)
+    out = REPO / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(RESULTS, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""The bulk engine in-process: the bounded executor, id ranges, and the parallel dump walk."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ckan_api_client import bulk
+from ckan_stack_plugin import Factory, Stack
+
+
+@given(st.integers(min_value=1, max_value=8), st.one_of(st.none(), st.text(alphabet="0123456789abcdef-", max_size=8)),
+       st.text(alphabet="0123456789abcdefxyz-", min_size=1, max_size=12))
+def test_id_ranges_cover_every_id_once(count: int, after: str | None, some_id: str) -> None:
+    ranges = bulk._id_ranges(count, after)
+    inside = [(low, high) for index, (low, high) in enumerate(ranges)
+              if (low is None or (some_id > low if index == 0 else some_id >= low))
+              and (high is None or some_id < high)]
+    if after is not None and some_id <= after:
+        assert inside == []
+    else:
+        assert len(inside) == 1
+    assert ranges[0][0] == after and ranges[-1][1] is None
+
+
+def test_run_concurrently_bounds_the_work_in_flight_and_keeps_going() -> None:
+    running, peak = 0, 0
+    lock = threading.Lock()
+
+    def work(n: int) -> int:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.01)
+        with lock:
+            running -= 1
+        if n % 5 == 0:
+            raise ValueError(f"bad {n}")
+        return n * 2
+
+    outcomes = list(bulk.run_concurrently(range(40), work, concurrency=3, ordered=True))
+    assert [task for task, _ in outcomes] == list(range(40))
+    assert peak <= 3
+    assert all(isinstance(o, ValueError) if t % 5 == 0 else o == t * 2 for t, o in outcomes)
+
+
+def test_parallel_walk_equals_one_walk(ckan_stack: Stack, factory: Factory, tmp_path: Path) -> None:
+    org = factory.make_org()
+    for _ in range(7):
+        factory.make_dataset(org=org)
+    client = ckan_stack.client(page_size=2)
+    one, many = tmp_path / "one.jsonl", tmp_path / "many.jsonl"
+    report_one = bulk.dump(client, "datasets", one, concurrency=1)
+    report_many = bulk.dump(client, "datasets", many, concurrency=5)
+    assert one.read_bytes() == many.read_bytes()
+    assert report_one.counts["written"] == report_many.counts["written"] >= 7
+    ids = [json.loads(line)["id"] for line in one.read_text().split("\n") if line]
+    assert ids == sorted(ids)
+
+
+def test_bad_kind_is_invalid_input(ckan_stack: Stack, tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        bulk.dump(ckan_stack.client(), "users", tmp_path / "x.jsonl")
