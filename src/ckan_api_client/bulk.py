@@ -16,6 +16,7 @@ import gzip
 import json
 import os
 import tempfile
+import threading
 import time
 import zlib
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -23,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping, TypeVar, Union
 
-from .exceptions import InvalidInput, NotFound, TransportError, ValidationError
+from .exceptions import CkanError, InvalidInput, NotFound, ValidationError, outcome_unknown
 from .low_level import CkanLowlevelClient
 from .objects import portable_dataset, portable_group
 
@@ -166,6 +167,9 @@ class RecordError:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
+_COUNT_LOCK = threading.Lock()
+
+
 @dataclass
 class BulkReport:
     """What a bulk operation did: counts by outcome, and each failure."""
@@ -178,7 +182,8 @@ class BulkReport:
     seconds: float = 0.0
 
     def count(self, outcome: str, n: int = 1) -> None:
-        self.counts[outcome] = self.counts.get(outcome, 0) + n
+        with _COUNT_LOCK:
+            self.counts[outcome] = self.counts.get(outcome, 0) + n
 
     @property
     def failed(self) -> int:
@@ -415,7 +420,30 @@ def load(client: CkanLowlevelClient, kind: str, path: str | Path, *, mode: str =
                 continue
             yield number, value
 
-    def write(task: tuple[int, Any]) -> str:
+    create_action = f"{'package' if entity == 'dataset' else entity}_create"
+
+    def upsert(portable: dict[str, Any], name: str, step: str) -> str:
+        if step in ("upsert", "create"):
+            try:
+                client.call_action(create_action, portable)
+                return "created"
+            except ValidationError as error:
+                if step == "create" or not _name_taken(error):
+                    raise
+        if entity == "dataset":
+            client.put_dataset({**portable, "id": name})
+        else:
+            client.call_action(f"{entity}_patch", {**portable, "id": name}, read_only=True)
+        return "updated"
+
+    def exists(name: str) -> bool:
+        try:
+            client.call_action(f"{'package' if entity == 'dataset' else entity}_show", {"id": name})
+            return True
+        except NotFound:
+            return False
+
+    def write(task: tuple[int, Any], attempts: int = 3) -> str:
         _, record = task
         if isinstance(record, Exception):
             raise InvalidInput(str(record))
@@ -423,22 +451,24 @@ def load(client: CkanLowlevelClient, kind: str, path: str | Path, *, mode: str =
         name = portable.get("name")
         if not isinstance(name, str) or not name:
             raise InvalidInput("the record has no name")
-        if mode != "update":
+        step = mode
+        for attempt in range(1, attempts + 1):
             try:
-                client.call_action(f"{'package' if entity == 'dataset' else entity}_create", portable)
-                return "created"
-            except ValidationError as error:
-                if mode == "create" or not _name_taken(error):
+                outcome = upsert(portable, name, step)
+                return "created" if step == "ensure" else outcome
+            except CkanError as error:
+                if attempt == attempts or not outcome_unknown(error):
                     raise
-            except TransportError as error:
-                if not error.request_sent or mode == "create":
-                    raise
-                # Unknown outcome: the update below makes the record right either way.
-        if entity == "dataset":
-            client.put_dataset({**portable, "id": name})
-        else:
-            client.call_action(f"{entity}_patch", {**portable, "id": name})
-        return "updated"
+                # The write may have landed: read back before anything is sent again.
+                report.count("uncertain writes resolved by reading back")
+                if not exists(name):
+                    continue  # it did not land: the same step again
+                if step == "update":
+                    continue  # updating again with the same content is harmless
+                if mode == "create":
+                    return "created"
+                step = "ensure"  # our create landed: make sure the content is right with an update
+        raise AssertionError("unreachable")
 
     try:
         with _Measure(client, report):

@@ -47,6 +47,7 @@ __all__ = [
     "InvalidInput",
     "OperationFailure",
     "ConcurrentModification",
+    "outcome_unknown",
 ]
 
 
@@ -213,3 +214,17 @@ class ConcurrentModification(ValidationError):
 
     Read it again, re-apply your change, and update again.
     """
+
+
+def outcome_unknown(error: BaseException) -> bool:
+    """True when a write that failed with ``error`` may nevertheless have been applied.
+
+    That is a connection lost after the request was sent, a timeout, or a gateway error
+    (502/503/504: a proxy may have forwarded the request before failing). Such a write must be
+    resolved by reading back, not by sending it again blindly.
+    """
+    if isinstance(error, TransportError):
+        return error.request_sent
+    if isinstance(error, ServerError):
+        return error.status_code in (502, 503, 504)
+    return isinstance(error, BadApiError)  # an ok status with a broken body: it was processed

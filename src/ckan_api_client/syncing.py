@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Literal, Mapping
 
 from .bulk import run_concurrently
-from .exceptions import CkanError, InvalidInput, NotFound, OperationFailure, TransportError, ValidationError
+from .exceptions import CkanError, InvalidInput, NotFound, OperationFailure, ValidationError, outcome_unknown
 from .high_level import CkanHighlevelClient
 from .low_level import CkanLowlevelClient
 from .objects import Change, Dataset, diff, format_diff, portable_dataset
@@ -119,6 +119,8 @@ class SyncReport:
     requests: int = 0
     write_requests: int = 0
     retries: int = 0
+    resolved: int = 0
+    """Writes whose outcome was unknown (connection lost, gateway error) and were resolved by reading back."""
     seconds: float = 0.0
 
     @property
@@ -130,7 +132,7 @@ class SyncReport:
                 "deleted": len(self.deleted), "unchanged": len(self.plan.unchanged),
                 "conflicts": len(self.plan.conflicts), "invalid": len(self.plan.invalid),
                 "failures": len(self.failures), "requests": self.requests, "write_requests": self.write_requests,
-                "retries": self.retries, "seconds": round(self.seconds, 3)}
+                "retries": self.retries, "resolved_by_reading_back": self.resolved, "seconds": round(self.seconds, 3)}
 
 
 def _looks_like_uuid(value: str) -> bool:
@@ -172,6 +174,8 @@ class SynchronizationClient:
         self.source_id = source_id
         self._fold = fold_unknown_fields
         self.page_size = page_size
+        self._lock = threading.Lock()
+        self.resolved = 0
 
     # ------------------------------------------------------------------ reading
 
@@ -387,6 +391,7 @@ class SynchronizationClient:
         started = time.monotonic()
         stats = self.client.transport.stats
         requests_before, retries_before, actions_before = stats.requests, stats.retries, stats.snapshot()
+        resolved_before = self.resolved
         plan = self.plan(source_datasets)
         report = SyncReport(plan=plan, dry_run=dry_run)
         if not dry_run:
@@ -408,6 +413,7 @@ class SynchronizationClient:
         after = stats.snapshot()
         report.requests = stats.requests - requests_before
         report.retries = stats.retries - retries_before
+        report.resolved = self.resolved - resolved_before
         report.write_requests = sum(after.get(a, 0) - actions_before.get(a, 0) for a in _WRITE_ACTIONS)
         report.seconds = time.monotonic() - started
         return report
@@ -431,20 +437,24 @@ class SynchronizationClient:
         else:
             self._delete(write)
 
-    def _create(self, write: PlannedWrite) -> None:
-        try:
-            self.client.call_action("package_create", write.payload)
-        except TransportError as error:
-            if not error.request_sent:
-                raise
-            # The outcome is unknown: look the dataset up by name instead of sending it again.
-            found = self._find_owned(write)
-            if found is None:
+    def _create(self, write: PlannedWrite, attempts: int = 3) -> None:
+        """Create; if the outcome is unknown, look the dataset up by name before ever sending again."""
+        for attempt in range(1, attempts + 1):
+            try:
                 self.client.call_action("package_create", write.payload)
-        except ValidationError as error:
-            if "name" in error.error_dict and self._find_owned(write) is not None:
-                return  # created by an earlier attempt whose answer was lost
-            raise
+                return
+            except ValidationError as error:
+                if "name" in error.error_dict and self._find_owned(write) is not None:
+                    return  # created by an earlier attempt whose answer was lost
+                raise
+            except CkanError as error:
+                if not outcome_unknown(error) or attempt == attempts:
+                    raise
+                with self._lock:
+                    self.resolved += 1
+                if self._find_owned(write) is not None:
+                    return  # it landed
+                logger.info("create of %s did not land (%s): sending it again", write.name, error)
 
     def _find_owned(self, write: PlannedWrite) -> dict[str, Any] | None:
         try:

@@ -50,6 +50,8 @@ DEFAULT_TIMEOUT = (10.0, 120.0)
 """Default (connect, read) timeout in seconds."""
 
 ERROR_BODY_LIMIT = 64 * 1024
+DEFAULT_MAX_RESPONSE = 1 << 30
+"""Largest ok answer read into memory (1 GiB): an endless or absurd body is an error, not a hang."""
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
@@ -287,6 +289,7 @@ class Transport:
         session: requests.Session | None = None,
         max_rps: float | None = None,
         rate_limiter: RateLimiter | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE,
     ) -> None:
         if not isinstance(base_url, str) or not base_url.strip():
             raise exc.InvalidInput("base_url must be a non-empty URL string")
@@ -315,6 +318,7 @@ class Transport:
         self.session = session if session is not None else self._new_session(pool_maxsize)
         self.stats = TransportStats()
         self.rate_limiter = rate_limiter or (RateLimiter(max_rps) if max_rps else None)
+        self.max_response_bytes = max_response_bytes
 
     @staticmethod
     def _new_session(pool_maxsize: int) -> requests.Session:
@@ -339,7 +343,7 @@ class Transport:
             api_key=self._api_key, timeout=self.timeout, retry=self.retry, verify=self.verify,
             auth_header=self.auth_header, user_agent=self.user_agent,
             allow_insecure_http=self.allow_insecure_http, pool_maxsize=self.pool_maxsize, session=self.session,
-            rate_limiter=self.rate_limiter)
+            rate_limiter=self.rate_limiter, max_response_bytes=self.max_response_bytes)
         options.update(changes)
         return Transport(self.base_url, **options)
 
@@ -441,8 +445,41 @@ class Transport:
             if not response.ok:
                 raise self.error_from_response(response, action)
             if not stream:
-                _ = response.content  # read the whole body now and release the connection
+                try:
+                    self._read_body(response, action)  # read it all now (bounded) and release the connection
+                except exc.TransportError as failure:  # cut off mid-body
+                    if (idempotent or policy.retry_writes) and attempt < policy.max_attempts:
+                        delay = policy.backoff(attempt)
+                        self._log_retry(method, url, action, "a body cut short", attempt, policy, delay)
+                        time.sleep(delay)
+                        continue
+                    raise failure from None
             return response
+
+    def _read_body(self, response: requests.Response, action: str | None) -> None:
+        """Read an ok response's body into ``response.content``, refusing one over the size limit."""
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_response_bytes:
+            response.close()
+            raise exc.BadApiError(f"the answer is {int(declared)} bytes, over the limit of {self.max_response_bytes} "
+                                  "(max_response_bytes)", action=action, url=response.url,
+                                  status_code=response.status_code)
+        chunks = []
+        size = 0
+        try:
+            for chunk in response.iter_content(chunk_size=1 << 16):
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    raise exc.BadApiError(f"the answer goes on past the limit of {self.max_response_bytes} bytes "
+                                          "(max_response_bytes)", action=action, url=response.url,
+                                          status_code=response.status_code)
+                chunks.append(chunk)
+        except requests.RequestException as error:
+            raise self._transport_error(error, action, response.url) from None
+        finally:
+            response.close()
+        response._content = b"".join(chunks)
+        setattr(response, "_content_consumed", True)
 
     def _send(self, method: str, url: str, headers: dict[str, str],
               timeout: Any, kwargs: dict[str, Any]) -> requests.Response:

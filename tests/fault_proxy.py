@@ -1,0 +1,158 @@
+"""A fault-injecting HTTP proxy on loopback, between the client and the real CKAN (a test tool).
+
+By a seeded schedule it answers a fraction of the requests with a fault instead of a clean relay:
+
+* ``reset_before``  the connection is reset before anything is forwarded
+* ``reset_after``   the request is forwarded (CKAN does the work), then the connection is reset
+* ``502``/``503``/``504``  a gateway error page, without forwarding
+* ``429``           Too Many Requests with ``Retry-After``, without forwarding
+* ``stall``         forwarded, then no answer for longer than the client's read timeout
+* ``truncate``      forwarded, then the body is cut short
+
+It counts what reached CKAN (by method and path), so a test can tell a retried read from a
+doubled write. It serves only on 127.0.0.1, and stops with its context manager.
+"""
+
+from __future__ import annotations
+
+import collections
+import http.client
+import json
+import random
+import socket
+import struct
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+FAULTS = ("reset_before", "reset_after", "502", "503", "504", "429", "stall", "truncate")
+HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "proxy-connection"}
+
+
+class FaultProxy:
+    def __init__(self, upstream: str, *, rate: float = 0.1, seed: int = 1, faults: tuple[str, ...] = FAULTS,
+                 stall_seconds: float = 2.0, retry_after: str = "1") -> None:
+        parts = urlsplit(upstream)
+        self.upstream_host = parts.hostname or "127.0.0.1"
+        self.upstream_port = parts.port or 80
+        self.rate = rate
+        self.faults = faults
+        self.stall_seconds = stall_seconds
+        self.retry_after = retry_after
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.requests = 0
+        self.injected: collections.Counter[str] = collections.Counter()
+        self.forwarded: collections.Counter[str] = collections.Counter()
+        """Requests that reached CKAN, by ``METHOD path``."""
+        self.created_names: collections.Counter[str] = collections.Counter()
+        """``name`` of each create (package/organization/group) that reached CKAN."""
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def handle_one(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                fault = proxy._draw()
+                if fault == "reset_before":
+                    return self._reset()
+                if fault in ("502", "503", "504"):
+                    page = f"<html><head><title>{fault} Gateway trouble</title></head><body>x</body></html>".encode()
+                    return self._answer(int(fault), page, {"Content-Type": "text/html"}, close=True)
+                if fault == "429":
+                    return self._answer(429, b"slow down", {"Retry-After": proxy.retry_after}, close=True)
+                status, headers, payload = proxy._forward(self.command, self.path, self.headers, body)
+                if fault == "reset_after":
+                    return self._reset()
+                if fault == "stall":
+                    proxy._stop.wait(proxy.stall_seconds)
+                    return self._reset()
+                if fault == "truncate":
+                    self.send_response(status)
+                    for key, value in headers:
+                        self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload[: len(payload) // 2])
+                    self.wfile.flush()
+                    return self._reset()
+                self._answer(status, payload, dict(headers))
+
+            def _answer(self, status: int, payload: bytes, headers: dict[str, str], close: bool = False) -> None:
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                if close:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _reset(self) -> None:
+                self.close_connection = True
+                try:
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                except OSError:
+                    pass
+
+            do_GET = do_POST = do_HEAD = handle_one
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def _draw(self) -> str | None:
+        with self._lock:
+            self.requests += 1
+            if self._rng.random() >= self.rate:
+                return None
+            fault = self._rng.choice(self.faults)
+            self.injected[fault] += 1
+            return fault
+
+    def _forward(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        conn = http.client.HTTPConnection(self.upstream_host, self.upstream_port, timeout=120)
+        try:
+            forward = {k: v for k, v in headers.items() if k.lower() not in HOP_HEADERS}
+            forward["Host"] = f"{self.upstream_host}:{self.upstream_port}"
+            if body or method in ("POST", "PUT"):
+                forward["Content-Length"] = str(len(body))
+            conn.request(method, path, body=body or None, headers=forward)
+            with self._lock:
+                self.forwarded[f"{method} {path.split('?')[0]}"] += 1
+                if path.split("?")[0].endswith("_create") and body.startswith(b"{"):
+                    name = json.loads(body).get("name")
+                    if isinstance(name, str):
+                        self.created_names[name] += 1
+            response = conn.getresponse()
+            payload = response.read()
+            kept = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_HEADERS]
+            return response.status, kept, payload
+        finally:
+            conn.close()
+
+    def reached(self, action: str) -> int:
+        """How many requests for this action reached CKAN."""
+        return sum(n for key, n in self.forwarded.items() if key.endswith(f"/api/3/action/{action}"))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self) -> "FaultProxy":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
