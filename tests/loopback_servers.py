@@ -89,7 +89,10 @@ class ScriptedServer:
                 if isinstance(data, str):
                     data = data.encode("utf-8")
                 data = data or b""
-                self.send_header("Content-Length", str(len(data)))
+                if "Content-Length" not in reply.headers:
+                    self.send_header("Content-Length", str(len(data)))
+                else:
+                    self.close_connection = True  # a lying length: do not reuse this connection
                 self.end_headers()
                 self.wfile.write(data)
 

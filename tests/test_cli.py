@@ -162,6 +162,7 @@ def test_load_logs_bad_records_and_loads_the_good(ckan_stack: Stack, client: Cka
         factory.track_dataset(record["name"])
     summary = json.loads(proc.stdout)
     assert summary["created"] == 4 and summary["failed"] == 4
+    assert ckan_stack.token not in errors.read_text(encoding="utf-8")
     logged = {e["line"]: e for e in jsonl(errors)}
     assert sorted(logged) == [2, 3, 5, 6]
     assert "not JSON" in logged[2]["error"] and "must be a dict" in logged[3]["error"]

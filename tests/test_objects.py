@@ -140,3 +140,17 @@ def test_any_dataset_dict_round_trips(data: dict[str, Any]) -> None:
     assert Dataset.from_api(data).to_api() == data
     assert json.dumps(Dataset.from_api(data).to_api(), sort_keys=True, default=str) == \
         json.dumps(data, sort_keys=True, default=str)
+
+
+@settings(max_examples=200)
+@given(dataset_dicts)
+def test_diff_of_a_dataset_with_itself_or_its_round_trip_is_empty(data: dict[str, Any]) -> None:
+    assert diff(data, data) == []
+    assert diff(Dataset.from_api(data), data) == []
+
+
+@settings(max_examples=200)
+@given(dataset_dicts, st.text(min_size=1, max_size=10))
+def test_diff_sees_a_changed_title(data: dict[str, Any], title: str) -> None:
+    changed = dict(data, title=title)
+    assert (diff(changed, data) == []) == (changed.get("title") == data.get("title"))

@@ -425,7 +425,7 @@ def _diff_dicts(desired: Mapping[str, Any], current: Mapping[str, Any], filled: 
                 o = old[index] if index < len(old) else _MISSING
                 if isinstance(n, Mapping) and isinstance(o, Mapping):
                     _diff_dicts(n, o, nested.get("resources", frozenset()), path + (key, index), out, {})
-                elif n is not o:
+                elif n != o:
                     out.append(Change(path + (key, index), None if o is _MISSING else o, None if n is _MISSING else n))
             continue
         if new != old:

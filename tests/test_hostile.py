@@ -1,0 +1,222 @@
+"""Hostile and broken servers, TLS, and file-path safety: typed errors, bounded memory, nothing leaked."""
+
+from __future__ import annotations
+
+import os
+import resource
+import ssl
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ckan_api_client import exceptions as exc
+from ckan_api_client.files import download_resource, resource_path
+from ckan_api_client.low_level import CkanLowlevelClient
+from ckan_api_client.transport import RetryPolicy
+from loopback_servers import Reply, ScriptedServer, ok, timed
+
+TOKEN = "hostile-test-token-0123456789"
+ONCE = RetryPolicy(max_attempts=1)
+
+
+def endless(chunk: bytes = b"x" * 65536, limit_bytes: int | None = None) -> Any:
+    def generate() -> Iterator[bytes]:
+        sent = 0
+        while limit_bytes is None or sent < limit_bytes:
+            yield chunk
+            sent += len(chunk)
+    return generate
+
+
+def max_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def test_an_endless_ok_body_is_an_error_not_a_hang() -> None:
+    with ScriptedServer([Reply(200, headers={"Content-Type": "application/json"}, stream=endless()),
+                         ok({"id": "fine"})]) as server:
+        client = CkanLowlevelClient(server.url, TOKEN, retry=ONCE)
+        client.transport.max_response_bytes = 8 << 20
+        elapsed, error = timed(lambda: client.get_dataset("x"))
+        assert isinstance(error, exc.BadApiError) and "limit" in str(error)
+        assert elapsed < 10
+        assert client.get_dataset("fine") == {"id": "fine"}  # still usable
+
+
+def test_a_huge_error_body_is_not_buffered() -> None:
+    before = max_rss_mib()
+    with ScriptedServer([Reply(500, headers={"Content-Type": "text/html"},
+                               stream=endless(b"<html>" + b"y" * 65530, limit_bytes=400 << 20))]) as server:
+        client = CkanLowlevelClient(server.url, TOKEN, retry=ONCE)
+        elapsed, error = timed(lambda: client.call_action("package_create", {"name": "x"}))
+    assert isinstance(error, exc.ServerError) and error.status_code == 500
+    assert len(error.original or "") <= 64 * 1024
+    assert elapsed < 10
+    assert max_rss_mib() - before < 100  # a 400 MB body, and the client grew by less than 100 MB
+
+
+def test_a_huge_declared_ok_body_is_refused_up_front() -> None:
+    with ScriptedServer([Reply(200, body=b"{}", headers={"Content-Length": str(5 << 30)})]) as server:
+        client = CkanLowlevelClient(server.url, TOKEN, retry=ONCE)
+        with pytest.raises(exc.BadApiError, match="over the limit"):
+            client.get_dataset("x")
+
+
+def test_a_body_cut_short_is_retried_for_reads() -> None:
+    # Content-Length promises more than is sent, then the connection closes.
+    calls = {"n": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            calls["n"] += 1
+            body = b'{"success": true, "result": {"id": "whole"}}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body) + (100 if calls["n"] == 1 else 0)))
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = True
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = CkanLowlevelClient(f"http://127.0.0.1:{server.server_address[1]}", TOKEN,
+                                    retry=RetryPolicy(max_attempts=3, backoff_base=0.01))
+        assert client.get_dataset("x") == {"id": "whole"}
+        assert calls["n"] == 2 and client.transport.stats.retry_reasons == {"a body cut short": 1}
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A loopback HTTPS server with a self-signed certificate for 127.0.0.1."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = b'{"success": true, "result": {"id": "over-tls"}}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}", cert
+    server.shutdown()
+    server.server_close()
+
+
+def test_tls_self_signed_is_refused_by_default_and_accepted_with_its_ca(tls_server: tuple[str, Path]) -> None:
+    url, cert = tls_server
+    refused = CkanLowlevelClient(url, TOKEN, retry=ONCE)
+    with pytest.raises(exc.TransportError) as caught:
+        refused.get_dataset("x")
+    assert "certificate" in str(caught.value).lower() and caught.value.request_sent is False
+    assert TOKEN not in str(caught.value)
+    trusted = CkanLowlevelClient(url, TOKEN, verify=str(cert), retry=ONCE)
+    assert trusted.get_dataset("x") == {"id": "over-tls"}
+
+
+names = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40) | st.sampled_from(
+    ["../../etc/passwd", "/etc/passwd", "..", ".", "", "a/../../b", "C:\\Windows\\x.dll", "\u202e.exe", "名前.csv",
+     "%2e%2e%2f%2e%2e%2fetc", "\x00null"])
+
+
+@settings(max_examples=300)
+@given(names, names, names)
+def test_resource_paths_stay_inside_the_folder(resource_id: str, url_tail: str, name: str) -> None:
+    root = Path("/tmp/ckan-path-test-root")
+    resource = {"id": resource_id, "url": "http://example.org/" + url_tail, "name": name}
+    path = resource_path(root, resource)
+    assert path.resolve().is_relative_to(root.resolve())
+    assert path.parent.parent.resolve() == root.resolve()  # always <root>/<id>/<file>
+
+
+def test_existing_files_are_not_overwritten_unless_asked(tmp_path: Path) -> None:
+    with ScriptedServer([Reply(200, b"new content", {"Content-Type": "text/csv"})]) as server:
+        client = CkanLowlevelClient(server.url, TOKEN)
+        resource = {"id": "r1", "url": server.url + "/data.csv", "format": "CSV", "size": len(b"new content")}
+        dest = tmp_path / "data.csv"
+        dest.write_bytes(b"precious local edits")
+        with pytest.raises(exc.DownloadError, match="overwrite"):  # it differs from what the resource declares
+            download_resource(client, resource, dest)
+        assert dest.read_bytes() == b"precious local edits"
+        undeclared = {k: v for k, v in resource.items() if k != "size"}
+        assert download_resource(client, undeclared, dest).skipped  # cannot tell: kept as it is
+        assert dest.read_bytes() == b"precious local edits" and server.requests == []
+        result = download_resource(client, resource, dest, overwrite=True)
+        assert dest.read_bytes() == b"new content" and not result.skipped
+        assert download_resource(client, resource, dest).skipped  # complete already: nothing fetched
+        assert len(server.requests) == 1
+
+
+def test_html_instead_of_data_is_rejected_and_nothing_is_written(tmp_path: Path) -> None:
+    login = b"<!DOCTYPE html><html><head><title>Log in</title></head><body>please log in</body></html>"
+    with ScriptedServer([Reply(200, login, {"Content-Type": "text/html; charset=utf-8"})]) as server:
+        client = CkanLowlevelClient(server.url, TOKEN)
+        dest = tmp_path / "data.csv"
+        with pytest.raises(exc.DownloadError, match="HTML page"):
+            download_resource(client, {"id": "r", "url": server.url + "/download/data.csv", "format": "CSV"}, dest)
+        assert not dest.exists() and not list(tmp_path.iterdir())
+
+
+def test_size_and_hash_are_verified(tmp_path: Path) -> None:
+    import hashlib
+
+    data = os.urandom(5000)
+    with ScriptedServer([Reply(200, data, {"Content-Type": "application/octet-stream"})]) as server:
+        client = CkanLowlevelClient(server.url, TOKEN)
+        base = {"id": "r", "url": server.url + "/f.bin"}
+        with pytest.raises(exc.DownloadError, match="declares"):
+            download_resource(client, dict(base, size=4999), tmp_path / "a.bin")
+        with pytest.raises(exc.DownloadError, match="hash"):
+            download_resource(client, dict(base, hash="0" * 64), tmp_path / "b.bin")
+        good = download_resource(client, dict(base, size=5000, hash=hashlib.md5(data).hexdigest()), tmp_path / "c.bin")
+        assert good.size == 5000 and (tmp_path / "c.bin").read_bytes() == data
+        assert not list(tmp_path.glob("*.part"))
+
+
+def test_download_resumes_with_a_range(tmp_path: Path) -> None:
+    data = os.urandom(10000)
+
+    def answer(recorded: Any) -> Reply:
+        wanted = recorded.headers.get("Range")
+        if wanted:
+            start = int(wanted.split("=")[1].rstrip("-"))
+            return Reply(206, data[start:], {"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"})
+        return Reply(200, data)
+
+    with ScriptedServer(answer) as server:
+        client = CkanLowlevelClient(server.url, TOKEN)
+        dest = tmp_path / "big.bin"
+        (tmp_path / "big.bin.part").write_bytes(data[:4000])  # an earlier, interrupted download
+        result = download_resource(client, {"id": "r", "url": server.url + "/big.bin", "size": 10000}, dest)
+        assert dest.read_bytes() == data and result.size == 10000
+        assert server.requests[0].headers["Range"] == "bytes=4000-"
