@@ -266,3 +266,42 @@ def test_dump_with_files(ckan_stack: Stack, client: CkanLowlevelClient, factory:
     again = json.loads(cli(ckan_stack, "dump", "datasets", dataset["id"], "-o", str(out), "--with-files",
                            str(files), check=3).stdout)
     assert again["files skipped"] == 2 and again.get("files downloaded", 0) == 0
+
+
+def test_resource_upload_and_download(ckan_stack: Stack, factory: Factory, tmp_path: Path) -> None:
+    dataset = factory.make_dataset()
+    data = os.urandom(3_000_000)
+    source = tmp_path / "séries.bin"
+    source.write_bytes(data)
+    created = json.loads(cli(ckan_stack, "resource", "upload", dataset["name"], str(source), "format=BIN",
+                             'schema:={"fields": []}').stdout)
+    assert created["name"] == "séries.bin" and created["schema"] == {"fields": []}
+    out = tmp_path / "back.bin"
+    result = json.loads(cli(ckan_stack, "resource", "download", created["id"], "-o", str(out)).stdout)
+    assert out.read_bytes() == data and result["sha256"] == __import__("hashlib").sha256(data).hexdigest()
+    newer = tmp_path / "v2.txt"
+    newer.write_text("version 2")
+    cli(ckan_stack, "resource", "upload", dataset["name"], str(newer), "--replace", created["id"])
+    cli(ckan_stack, "resource", "download", created["id"], "-o", str(tmp_path / "v2-back.txt"))
+    assert (tmp_path / "v2-back.txt").read_text() == "version 2"
+
+
+def test_datastore_load_and_dump(ckan_stack: Stack, factory: Factory, tmp_path: Path) -> None:
+    dataset = factory.make_dataset()
+    source = tmp_path / "rows.csv"
+    source.write_text("city,n\nTaipei,1\nZürich,2\n\"Kaohsiung, South\",3\n", encoding="utf-8")
+    loaded = json.loads(cli(ckan_stack, "datastore", "load", "--dataset", dataset["id"], "-i", str(source),
+                            "--name", "cities").stdout)
+    resource_id = loaded["resource_id"]
+    dumped = tmp_path / "dump.csv"
+    cli(ckan_stack, "datastore", "dump", resource_id, "-o", str(dumped))
+    assert dumped.read_text(encoding="utf-8").replace("\r\n", "\n") == source.read_text(encoding="utf-8")
+    more = tmp_path / "more.jsonl.gz"
+    with gzip.open(more, "wt", encoding="utf-8") as fh:
+        fh.write(json.dumps({"city": "東京", "n": "4"}, ensure_ascii=False) + "\n")
+    cli(ckan_stack, "datastore", "load", resource_id, "-i", str(more), "--method", "insert")
+    as_jsonl = tmp_path / "dump.jsonl"
+    summary = json.loads(cli(ckan_stack, "datastore", "dump", resource_id, "-o", str(as_jsonl),
+                             "--filters", '{"city": "東京"}').stdout)
+    assert summary["rows"] == 1 and jsonl(as_jsonl) == [{"city": "東京", "n": 4}]  # typed by the table
+    assert cli(ckan_stack, "datastore", "load", "-i", str(source), check=1).stderr

@@ -37,6 +37,7 @@ def test_status_names_each_running_part(ckan_stack: Stack) -> None:
     assert proc.returncode == 0, proc.stdout
     for part in ("postgres", "redis", "solr", "ckan"):
         assert re.search(rf"^{part}\s+running\s+pid \d+\s+127\.0\.0\.1:\d+$", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^worker\s+running\s+pid \d+", proc.stdout, re.M), proc.stdout
 
 
 def test_env_without_a_stack_fails_and_prints_nothing(tmp_path: Path) -> None:

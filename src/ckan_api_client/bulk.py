@@ -81,16 +81,17 @@ def run_concurrently(tasks: Iterable[T], worker: Callable[[T], R], *, concurrenc
 # ---------------------------------------------------------------------------- JSON Lines files
 
 
-def _open_text(path: Path, mode: str, gz: bool | None = None) -> IO[str]:
+def open_text(path: Path, mode: str, gz: bool | None = None) -> IO[str]:
+    """Open a text file, through gzip when its name ends in .gz (or ``gz`` says so)."""
     if path.suffix == ".gz" if gz is None else gz:
-        return gzip.open(path, mode + "t", encoding="utf-8")  # type: ignore[return-value]
-    return open(path, mode, encoding="utf-8")
+        return gzip.open(path, mode + "t", encoding="utf-8", newline="")  # type: ignore[return-value]
+    return open(path, mode, encoding="utf-8", newline="")
 
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
     """``(line number, parsed value)`` for each non-blank line; a line that is not JSON gives the
     :class:`ValueError` as its value, so one bad line does not stop the reader."""
-    with _open_text(Path(path), "r") as fh:
+    with open_text(Path(path), "r") as fh:
         for number, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
@@ -104,7 +105,7 @@ def _complete_records(path: Path) -> list[dict[str, Any]]:
     """The complete records of a JSON Lines file cut off mid-write (a torn last line is dropped)."""
     records = []
     try:
-        with _open_text(path, "r") as fh:
+        with open_text(path, "r") as fh:
             for line in fh:
                 if not line.endswith("\n"):
                     break
@@ -127,7 +128,7 @@ class JsonlWriter:
         self.existing: list[dict[str, Any]] = _complete_records(self.path) if resume and self.path.exists() else []
         # Rewrite what survived into a fresh file: this drops a torn last line (or gzip block).
         self._tmp = self.path.with_name(self.path.name + ".partial")
-        self._fh = _open_text(self._tmp, "w", gz=self.path.suffix == ".gz")
+        self._fh = open_text(self._tmp, "w", gz=self.path.suffix == ".gz")
         for record in self.existing:
             self.write(record)
 

@@ -1,4 +1,4 @@
-"""The ``ckan-api-client`` command: action, search, dump, load, delete, sync.
+"""The ``ckan-api-client`` command: action, search, dump, load, delete, sync, resource, datastore.
 
 The commands only parse arguments and print: the work is done by the bulk engine
 (:mod:`ckan_api_client.bulk`) and the sync client (:mod:`ckan_api_client.syncing`) over one
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import csv
 import json
 import logging
 import os
@@ -25,6 +26,8 @@ import click
 
 from . import bulk
 from ._version import __version__
+from .datastore import DataStore
+from .files import download_resource, replace_resource_file, safe_filename, upload_resource
 from .exceptions import CkanError
 from .low_level import CkanLowlevelClient
 from .syncing import SynchronizationClient
@@ -285,6 +288,145 @@ def sync(settings: Settings, source: Path, source_name: str, dry_run: bool, defa
     out["failures"] = [vars(f) for f in report.failures + report.plan.invalid]
     _emit(out)
     return EXIT_PARTIAL if (report.failures or report.plan.conflicts or report.plan.invalid or bad) else EXIT_OK
+
+
+@main.group()
+def resource() -> None:
+    """Upload or download resource files (streamed, checked)."""
+
+
+@resource.command("upload")
+@click.argument("dataset")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("fields", nargs=-1)
+@click.option("--replace", "resource_id", help="Replace the file of this resource instead of adding one.")
+@click.pass_obj
+def resource_upload(settings: Settings, dataset: str, file: Path, fields: tuple[str, ...],
+                    resource_id: str | None) -> int:
+    """Add FILE as a new resource of DATASET (fields as key=value / key:=json), or --replace one."""
+    size = file.stat().st_size
+    with _progress(settings, f"upload {file.name}", size) as progress:
+        done = [0]
+
+        def advance(sent: int) -> None:
+            if progress is not None:
+                progress(max(0, min(sent, size) - done[0]))
+                done[0] = min(sent, size)
+
+        if resource_id:
+            result = replace_resource_file(settings.client(), resource_id, file, progress=advance)
+        else:
+            extra = _parse_action_args(fields)
+            extra.setdefault("name", file.name)
+            result = upload_resource(settings.client(), dataset, file, progress=advance, **extra)
+    _emit(result)
+    return EXIT_OK
+
+
+@resource.command("download")
+@click.argument("resource_id")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="File to write (default: the file's name).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing file that differs.")
+@click.pass_obj
+def resource_download(settings: Settings, resource_id: str, output: Path | None, overwrite: bool) -> int:
+    """Download a resource's file: streamed, checked, written atomically, resumed if cut off."""
+    client = settings.client()
+    data = client.call_action("resource_show", {"id": resource_id})
+    dest = output or Path(safe_filename(str(data.get("url") or "").rsplit("/", 1)[-1], fallback=resource_id))
+    size = data.get("size") if isinstance(data.get("size"), int) else None
+    with _progress(settings, f"download {dest.name}", size) as progress:
+        done = [0]
+
+        def advance(received: int) -> None:
+            if progress is not None:
+                progress(received - done[0])
+                done[0] = received
+
+        result = download_resource(client, data, dest, overwrite=overwrite, progress=advance)
+    _emit({"path": str(result.path), "size": result.size, "sha256": result.sha256, "skipped": result.skipped})
+    return EXIT_OK
+
+
+@main.group()
+def datastore() -> None:
+    """Dump or load DataStore tables (CSV or JSON Lines)."""
+
+
+@datastore.command("dump")
+@click.argument("resource_id")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help=".csv, or .jsonl (.gz: gzip)")
+@click.option("--filters", "filters_json", help="JSON filters, e.g. '{\"year\": 2020}'.")
+@click.pass_obj
+def datastore_dump(settings: Settings, resource_id: str, output: Path, filters_json: str | None) -> int:
+    """Write every row of a DataStore table, paged correctly (each row once)."""
+    filters = json.loads(filters_json) if filters_json else None
+    store = DataStore(settings.client(), concurrency=settings.jobs)
+    columns = [f["id"] for f in store.info(resource_id) if f["id"] != "_id"]
+    rows = 0
+    with _progress(settings, "datastore dump") as progress:
+        with bulk.open_text(output, "w") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns) if _is_csv(output) else None
+            if writer is not None:
+                writer.writeheader()
+            for row in store.iter_records(resource_id, filters=filters, include_id=False):
+                if writer is not None:
+                    writer.writerow({k: _csv_value(v) for k, v in row.items()})
+                else:
+                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                rows += 1
+                if progress is not None and rows % 1000 == 0:
+                    progress(1000)
+    _emit({"operation": "datastore dump", "rows": rows, "path": str(output)})
+    return EXIT_OK
+
+
+@datastore.command("load")
+@click.argument("resource_id", required=False)
+@click.option("-i", "--input", "input_path", type=click.Path(exists=True, path_type=Path), required=True,
+              help=".csv, or .jsonl (.gz: gzip)")
+@click.option("--dataset", help="Create a new resource in this dataset for the table (instead of RESOURCE_ID).")
+@click.option("--name", help="Name of the new resource (with --dataset).")
+@click.option("--primary-key", help="Comma-separated primary key (needed for --method upsert/update).")
+@click.option("--method", type=click.Choice(["create", "insert", "upsert", "update"]), default="create",
+              show_default=True, help="create: new table from the file; or write into an existing table.")
+@click.pass_obj
+def datastore_load(settings: Settings, resource_id: str | None, input_path: Path, dataset: str | None,
+                   name: str | None, primary_key: str | None, method: str) -> int:
+    """Load rows from a CSV or JSON Lines file into a DataStore table, in chunks."""
+    if method == "create" and bool(resource_id) == bool(dataset):
+        raise click.UsageError("give either RESOURCE_ID or --dataset to create a table")
+    if method != "create" and not resource_id:
+        raise click.UsageError(f"--method {method} writes into an existing table: give its RESOURCE_ID")
+    store = DataStore(settings.client(), concurrency=settings.jobs)
+    if _is_csv(input_path):
+        handle = bulk.open_text(input_path, "r")
+        records: Any = csv.DictReader(handle)
+    else:
+        handle = None
+        records = (value for _, value in bulk.read_jsonl(input_path))
+    try:
+        key = primary_key.split(",") if primary_key else None
+        if method == "create":
+            target = store.create(resource_id, resource={"package_id": dataset, "name": name or input_path.name}
+                                  if dataset else None, records=records, primary_key=key)
+            sent = None
+        else:
+            assert resource_id is not None
+            target = resource_id
+            sent = store.upsert(resource_id, records, method=method)
+    finally:
+        if handle is not None:
+            handle.close()
+    _emit({"operation": f"datastore load ({method})", "resource_id": target, **({"rows": sent} if sent else {})})
+    return EXIT_OK
+
+
+def _is_csv(path: Path) -> bool:
+    return path.name.lower().removesuffix(".gz").endswith(".csv")
+
+
+def _csv_value(value: Any) -> Any:
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -6,8 +6,8 @@ where a file was expected (the classic "login page saved as data.csv"), verifies
 hash the resource declares, writes to a temporary file renamed into place only when complete, and
 continues a partial download where the server supports ranges.
 
-Uploads stream from disk through ``call_action(..., files=...)``
-(see :meth:`CkanHighlevelClient.add_resource`).
+:func:`upload_resource` and :func:`replace_resource_file` stream a file from disk as a multipart
+body (constant memory, with a progress callback).
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import unquote, urlsplit
 
+from .actions import UploadFile
 from .exceptions import DownloadError, InvalidInput
-from .low_level import CkanLowlevelClient
+from .low_level import CkanLowlevelClient, _expect_dict
 
-__all__ = ["download_resource", "DownloadResult", "safe_filename", "resource_path"]
+__all__ = ["download_resource", "upload_resource", "replace_resource_file", "DownloadResult", "safe_filename",
+           "resource_path"]
 
 CHUNK = 1 << 20
 _HASHES = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}
@@ -167,3 +169,33 @@ def download_resource(client: CkanLowlevelClient, resource: Mapping[str, Any] | 
         raise DownloadError(f"{url}: the {declared[0]} of the file does not match the resource's hash")
     os.replace(part, dest)
     return DownloadResult(dest, written, digest)
+
+
+def upload_resource(client: CkanLowlevelClient, dataset: str | Mapping[str, Any], file: UploadFile, *,
+                    progress: Callable[[int], None] | None = None, **fields: Any) -> dict[str, Any]:
+    """Create a resource in ``dataset`` (id, name or dict) with ``file`` as its data.
+
+    The file is streamed from disk as a multipart body. A multipart form carries only plain
+    values, so when ``fields`` has nested ones (lists, dicts) they are sent as JSON in a first
+    call and the file in a second, as CKAN requires.
+    """
+    dataset_ref = dataset.get("id") or dataset.get("name") if isinstance(dataset, Mapping) else dataset
+    if not isinstance(dataset_ref, str) or not dataset_ref:
+        raise InvalidInput("upload_resource needs a dataset id or name")
+    fields = {k: v for k, v in fields.items() if k not in ("id", "package_id")}
+    nested = {k: v for k, v in fields.items() if isinstance(v, (list, dict, tuple))}
+    plain = {k: v for k, v in fields.items() if k not in nested and v is not None}
+    if not nested:
+        result = client.call_action("resource_create", {"package_id": dataset_ref, "url": "", **plain},
+                                    files={"upload": file}, progress=progress)
+        return _expect_dict(result, "resource_create")
+    created = _expect_dict(client.call_action("resource_create", {"package_id": dataset_ref, "url": "",
+                                                                  **plain, **nested}), "resource_create")
+    return replace_resource_file(client, created["id"], file, progress=progress)
+
+
+def replace_resource_file(client: CkanLowlevelClient, resource_id: str, file: UploadFile, *,
+                          progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Upload ``file`` as the new data of an existing resource (its other fields stay)."""
+    result = client.call_action("resource_patch", {"id": resource_id}, files={"upload": file}, progress=progress)
+    return _expect_dict(result, "resource_patch")

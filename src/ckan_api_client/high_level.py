@@ -15,6 +15,7 @@ import threading
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 from .actions import UploadFile
+from .files import replace_resource_file, upload_resource
 from .exceptions import BadApiError, ConcurrentModification, InvalidInput, NotFound, ValidationError
 from .low_level import CkanLowlevelClient, _expect_dict
 from .objects import ApiObject, Dataset, Group, License, Organization, Resource
@@ -165,25 +166,15 @@ class CkanHighlevelClient:
                      file: UploadFile | None = None, progress: Callable[[int], None] | None = None) -> Resource:
         """Add a resource to a dataset; with ``file``, upload that local file as its data.
 
-        A multipart body carries only plain values, so nested fields (lists, dicts) are sent as
-        JSON in a first call and the file in a second.
+        See :func:`ckan_api_client.files.upload_resource`: streamed from disk, nested fields sent
+        as JSON in a first call and the file in a second.
         """
         fields = _as(Resource, resource).to_api()
         fields.pop("id", None)
+        if file is not None:
+            return _loaded(Resource, upload_resource(self.client, dataset_ref, file, progress=progress, **fields))
         fields["package_id"] = dataset_ref
-        if file is None:
-            return _loaded(Resource, _expect_dict(self.client.call_action("resource_create", fields),
-                                                  "resource_create"))
-        plain = {k: v for k, v in fields.items() if v is None or isinstance(v, (str, int, float, bool))}
-        nested = {k: v for k, v in fields.items() if k not in plain}
-        plain.setdefault("url", "")
-        created = _expect_dict(self.client.call_action("resource_create", {k: v for k, v in plain.items()
-                                                                           if v is not None},
-                                                       files={"upload": file}, progress=progress), "resource_create")
-        if nested:
-            created = _expect_dict(self.client.call_action("resource_patch", {"id": created["id"], **nested}),
-                                   "resource_patch")
-        return _loaded(Resource, created)
+        return _loaded(Resource, _expect_dict(self.client.call_action("resource_create", fields), "resource_create"))
 
     def get_resource(self, resource_id: str) -> Resource:
         return _loaded(Resource, _expect_dict(self.client.call_action("resource_show", {"id": resource_id}),
@@ -208,9 +199,7 @@ class CkanHighlevelClient:
     def replace_resource_file(self, resource_id: str, file: UploadFile, *,
                               progress: Callable[[int], None] | None = None) -> Resource:
         """Upload a new file as the data of an existing resource."""
-        result = self.client.call_action("resource_patch", {"id": resource_id}, files={"upload": file},
-                                         progress=progress)
-        return _loaded(Resource, _expect_dict(result, "resource_patch"))
+        return _loaded(Resource, replace_resource_file(self.client, resource_id, file, progress=progress))
 
     def delete_resource(self, resource_id: str) -> None:
         try:
