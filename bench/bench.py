@@ -9,6 +9,7 @@ P2  bulk create of the same records into an empty CKAN: ``load -j 3`` and ``-j 8
     ``ckanapi load datasets -p 3``
 P4  client CPU per call: 2,000 package_show through our client vs a bare requests.Session + json
 P5  peak memory (max RSS) uploading and downloading a 512 MiB resource file, vs ckanapi's upload
+P7  DataStore rows per second, loading and reading 50,000 rows, vs bare requests
 """
 
 from __future__ import annotations
@@ -211,7 +212,7 @@ def p4_cpu_per_call(env: dict[str, str], runs: int, calls: int = 2000) -> None:
 
 
 P5_OURS = """
-import resource, sys
+import sys
 from ckan_api_client.high_level import CkanHighlevelClient
 from ckan_api_client.files import download_resource
 url, token, dataset, path, mode = sys.argv[1:6]
@@ -222,18 +223,27 @@ if mode == "upload":
 else:
     res = high.get_resource(sys.argv[6])
     download_resource(high.client, res.to_api(), path, overwrite=True)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr)
+print(peak_mib(), file=sys.stderr)
 """
 
 P5_CKANAPI = """
-import resource, sys
+import sys
 import ckanapi
 url, token, dataset, path = sys.argv[1:5]
 ckan = ckanapi.RemoteCKAN(url, apikey=token)
 with open(path, "rb") as fh:
     ckan.action.resource_create(package_id=dataset, name="big-ckanapi", upload=fh)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr)
+print(peak_mib(), file=sys.stderr)
 """
+
+# ru_maxrss survives exec on Linux (a child reports its parent's peak if larger): read VmHWM instead.
+PEAK = """
+def peak_mib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+"""
+P5_OURS, P5_CKANAPI = PEAK + P5_OURS, PEAK + P5_CKANAPI
 
 
 def p5_memory(env: dict[str, str], workdir: Path, size_mib: int = 512) -> None:
@@ -264,10 +274,69 @@ def p5_memory(env: dict[str, str], workdir: Path, size_mib: int = 512) -> None:
     (workdir / "back.bin").unlink()
 
 
+P7_CODE = """
+import json, sys, time
+import requests
+from ckan_api_client import CkanLowlevelClient
+from ckan_api_client.datastore import DataStore
+url, token, dataset, mode, rows = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+records = [{"station": f"s{i % 97}", "reading": i * 0.25, "count": i, "note": "測試 row %d" % i} for i in range(rows)]
+fields = [{"id": "station", "type": "text"}, {"id": "reading", "type": "float8"}, {"id": "count", "type": "int8"},
+          {"id": "note", "type": "text"}]
+session = requests.Session()
+headers = {"Authorization": token, "Content-Type": "application/json"}
+def bare(action, payload):
+    response = session.post(url + "/api/3/action/" + action, data=json.dumps(payload), headers=headers)
+    response.raise_for_status()
+    return response.json()["result"]
+started = time.perf_counter()
+if mode == "ours":
+    store = DataStore(CkanLowlevelClient(url, token), chunk_size=5000, page_size=10000)
+    rid = store.create(resource={"package_id": dataset, "name": "ours"}, fields=fields, records=records)
+    loaded = time.perf_counter()
+    n = sum(1 for _ in store.iter_records(rid))
+else:
+    rid = bare("datastore_create", {"resource": {"package_id": dataset, "name": "bare"}, "fields": fields,
+                                    "records": records[:5000], "force": True})["resource_id"]
+    for start in range(5000, rows, 5000):
+        bare("datastore_upsert", {"resource_id": rid, "method": "insert", "force": True,
+                                  "records": records[start:start + 5000], "calculate_record_count": False})
+    loaded = time.perf_counter()
+    n, offset = 0, 0
+    while True:
+        page = bare("datastore_search", {"resource_id": rid, "limit": 10000, "offset": offset, "sort": "_id",
+                                         "include_total": False})["records"]
+        n += len(page)
+        offset += len(page)
+        if len(page) < 10000:
+            break
+assert n == rows, n
+print(rows / (loaded - started), rows / (time.perf_counter() - loaded))
+"""
+
+
+def p7_datastore(env: dict[str, str], runs: int, rows: int = 50_000) -> None:
+    from ckan_api_client import CkanLowlevelClient
+    client = CkanLowlevelClient(env["CKAN_URL"], env["CKAN_API_TOKEN"])
+    org = client.post_organization({"name": f"bench-p7-{os.getpid()}-{int(time.time())}"})
+    dataset = client.post_dataset({"name": org["name"], "owner_org": org["id"]})["id"]
+    speeds: dict[str, list[tuple[float, float]]] = {"ours": [], "bare": []}
+    for _ in range(runs):
+        for mode in ("bare", "ours"):
+            out = run([sys.executable, "-c", P7_CODE, env["CKAN_URL"], env["CKAN_API_TOKEN"], dataset, mode, str(rows)])
+            write, read = map(float, out.stdout.split())
+            speeds[mode].append((write, read))
+    for index, what in ((0, "load"), (1, "read")):
+        bare = statistics.median(v[index] for v in speeds["bare"])
+        ours = statistics.median(v[index] for v in speeds["ours"])
+        report("P7", f"bare requests DataStore {what}, rows/s", bare, "r/s")
+        report("P7", f"ours DataStore {what}, rows/s", ours, "r/s", f"bare {what}", bare)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", nargs="*", default=["P2", "P1", "P4", "P5"])
+    parser.add_argument("--only", nargs="*", default=["P2", "P1", "P4", "P5", "P7"])
     args = parser.parse_args()
     with gzip.open(DEPOSITAR, "rt", encoding="utf-8") as fh:
         records = [json.loads(line) for line in fh if line.strip()]
@@ -289,6 +358,8 @@ def main() -> None:
             p4_cpu_per_call(env, args.runs)
         if "P5" in args.only:
             p5_memory(env, workdir)
+        if "P7" in args.only:
+            p7_datastore(env, args.runs)
     out = REPO / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / f"{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(RESULTS, indent=1))

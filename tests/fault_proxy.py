@@ -22,15 +22,17 @@ import random
 import socket
 import struct
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from loopback_servers import LoopbackServer
 
 FAULTS = ("reset_before", "reset_after", "502", "503", "504", "429", "stall", "truncate")
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "proxy-connection"}
 
 
-class FaultProxy:
+class FaultProxy(LoopbackServer):
     def __init__(self, upstream: str, *, rate: float = 0.1, seed: int = 1, faults: tuple[str, ...] = FAULTS,
                  stall_seconds: float = 2.0, retry_after: str = "1") -> None:
         parts = urlsplit(upstream)
@@ -42,7 +44,6 @@ class FaultProxy:
         self.retry_after = retry_after
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
-        self._stop = threading.Event()
         self.requests = 0
         self.injected: collections.Counter[str] = collections.Counter()
         self.forwarded: collections.Counter[str] = collections.Counter()
@@ -105,9 +106,7 @@ class FaultProxy:
 
             do_GET = do_POST = do_HEAD = handle_one
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        super().__init__(Handler)
 
     def _draw(self) -> str | None:
         with self._lock:
@@ -142,17 +141,3 @@ class FaultProxy:
     def reached(self, action: str) -> int:
         """How many requests for this action reached CKAN."""
         return sum(n for key, n in self.forwarded.items() if key.endswith(f"/api/3/action/{action}"))
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def __enter__(self) -> "FaultProxy":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)

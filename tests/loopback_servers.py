@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterator, Union
+from typing import Any, Callable, Iterator, TypeVar, Union
 
 
 @dataclass
@@ -39,11 +39,42 @@ class Recorded:
     body: bytes
 
 
-class ScriptedServer:
+class LoopbackServer:
+    """An HTTP server on 127.0.0.1 (a free port) in a daemon thread; the context manager stops it.
+
+    ``self._stop`` is set on exit, so a handler that waits on it (a stall, a hang) ends at once."""
+
+    scheme = "http"
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._stop = threading.Event()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self: S) -> S:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
+
+
+S = TypeVar("S", bound=LoopbackServer)
+
+
+class ScriptedServer(LoopbackServer):
     def __init__(self, script: list[Reply] | Callable[[Recorded], Reply]) -> None:
         self.script = script
         self.requests: list[Recorded] = []
-        self._stop = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -98,30 +129,13 @@ class ScriptedServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
+        super().__init__(Handler)
 
     def _next(self, recorded: Recorded) -> Reply:
         if callable(self.script):
             return self.script(recorded)
         index = min(len(self.requests) - 1, len(self.script) - 1)
         return self.script[index]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def __enter__(self) -> "ScriptedServer":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
 
 
 def free_port() -> int:

@@ -6,8 +6,7 @@ import os
 import resource
 import ssl
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -19,7 +18,7 @@ from ckan_api_client import exceptions as exc
 from ckan_api_client.files import download_resource, resource_path
 from ckan_api_client.low_level import CkanLowlevelClient
 from ckan_api_client.transport import RetryPolicy
-from loopback_servers import Reply, ScriptedServer, ok, timed
+from loopback_servers import LoopbackServer, Reply, ScriptedServer, ok, timed
 
 TOKEN = "hostile-test-token-0123456789"
 ONCE = RetryPolicy(max_attempts=1)
@@ -88,17 +87,10 @@ def test_a_body_cut_short_is_retried_for_reads() -> None:
             self.wfile.write(body)
             self.close_connection = True
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        client = CkanLowlevelClient(f"http://127.0.0.1:{server.server_address[1]}", TOKEN,
-                                    retry=RetryPolicy(max_attempts=3, backoff_base=0.01))
+    with LoopbackServer(Handler) as server:
+        client = CkanLowlevelClient(server.url, TOKEN, retry=RetryPolicy(max_attempts=3, backoff_base=0.01))
         assert client.get_dataset("x") == {"id": "whole"}
         assert calls["n"] == 2 and client.transport.stats.retry_reasons == {"a body cut short": 1}
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -122,15 +114,13 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = LoopbackServer(Handler)
+    server.scheme = "https"
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"https://127.0.0.1:{server.server_address[1]}", cert
-    server.shutdown()
-    server.server_close()
+    server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)
+    with server:
+        yield server.url, cert
 
 
 def test_tls_self_signed_is_refused_by_default_and_accepted_with_its_ca(tls_server: tuple[str, Path]) -> None:

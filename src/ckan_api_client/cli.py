@@ -26,12 +26,12 @@ import click
 
 from . import bulk
 from ._version import __version__
-from .datastore import DataStore
-from .files import download_resource, replace_resource_file, safe_filename, upload_resource
 from .exceptions import CkanError
 from .low_level import CkanLowlevelClient
-from .syncing import SynchronizationClient
 from .transport import RetryPolicy
+
+# The sync, file and DataStore modules are imported by the commands that use them: a command
+# starts faster without the ones it does not need.
 
 EXIT_OK, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 3
 DEFAULT_CONFIG = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "ckan-api-client" / "config.ini"
@@ -271,6 +271,8 @@ def sync(settings: Settings, source: Path, source_name: str, dry_run: bool, defa
         else:
             bad += 1
             click.echo(f"line {number}: not a dataset record, skipped", err=True)
+    from .syncing import SynchronizationClient
+
     client = SynchronizationClient(settings.client(), source_name, default_organization=default_organization,
                                    organization_strategy=organization_strategy,  # type: ignore[arg-type]
                                    group_strategy=group_strategy,  # type: ignore[arg-type]
@@ -304,6 +306,8 @@ def resource() -> None:
 def resource_upload(settings: Settings, dataset: str, file: Path, fields: tuple[str, ...],
                     resource_id: str | None) -> int:
     """Add FILE as a new resource of DATASET (fields as key=value / key:=json), or --replace one."""
+    from .files import replace_resource_file, upload_resource
+
     size = file.stat().st_size
     with _progress(settings, f"upload {file.name}", size) as progress:
         done = [0]
@@ -330,6 +334,8 @@ def resource_upload(settings: Settings, dataset: str, file: Path, fields: tuple[
 @click.pass_obj
 def resource_download(settings: Settings, resource_id: str, output: Path | None, overwrite: bool) -> int:
     """Download a resource's file: streamed, checked, written atomically, resumed if cut off."""
+    from .files import download_resource, safe_filename
+
     client = settings.client()
     data = client.call_action("resource_show", {"id": resource_id})
     dest = output or Path(safe_filename(str(data.get("url") or "").rsplit("/", 1)[-1], fallback=resource_id))
@@ -359,6 +365,8 @@ def datastore() -> None:
 @click.pass_obj
 def datastore_dump(settings: Settings, resource_id: str, output: Path, filters_json: str | None) -> int:
     """Write every row of a DataStore table, paged correctly (each row once)."""
+    from .datastore import DataStore
+
     filters = json.loads(filters_json) if filters_json else None
     store = DataStore(settings.client(), concurrency=settings.jobs)
     columns = [f["id"] for f in store.info(resource_id) if f["id"] != "_id"]
@@ -393,6 +401,8 @@ def datastore_dump(settings: Settings, resource_id: str, output: Path, filters_j
 def datastore_load(settings: Settings, resource_id: str | None, input_path: Path, dataset: str | None,
                    name: str | None, primary_key: str | None, method: str) -> int:
     """Load rows from a CSV or JSON Lines file into a DataStore table, in chunks."""
+    from .datastore import DataStore
+
     if method == "create" and bool(resource_id) == bool(dataset):
         raise click.UsageError("give either RESOURCE_ID or --dataset to create a table")
     if method != "create" and not resource_id:
