@@ -1,6 +1,7 @@
 """A fault-injecting HTTP proxy on loopback, between the client and the real CKAN (a test tool).
 
-By a seeded schedule it answers a fraction of the requests with a fault instead of a clean relay:
+By a seeded schedule it answers a fraction of the requests with a fault instead of a clean relay
+(after an opening in which each kind of fault comes once, on every fifth request):
 
 * ``reset_before``  the connection is reset before anything is forwarded
 * ``reset_after``   the request is forwarded (CKAN does the work), then the connection is reset
@@ -34,7 +35,7 @@ HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length"
 
 class FaultProxy(LoopbackServer):
     def __init__(self, upstream: str, *, rate: float = 0.1, seed: int = 1, faults: tuple[str, ...] = FAULTS,
-                 stall_seconds: float = 2.0, retry_after: str = "1") -> None:
+                 stall_seconds: float = 2.0, retry_after: str = "1", every_kind_first: bool = True) -> None:
         parts = urlsplit(upstream)
         self.upstream_host = parts.hostname or "127.0.0.1"
         self.upstream_port = parts.port or 80
@@ -44,12 +45,16 @@ class FaultProxy(LoopbackServer):
         self.retry_after = retry_after
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
+        # Each kind of fault once, on every fifth request, before the random schedule: even a
+        # short run meets every fault, and the retries in between are not all faulted too.
+        self._opening = [kind for fault in faults for kind in (fault, None, None, None, None)] \
+            if every_kind_first else []
         self.requests = 0
         self.injected: collections.Counter[str] = collections.Counter()
         self.forwarded: collections.Counter[str] = collections.Counter()
         """Requests that reached CKAN, by ``METHOD path``."""
-        self.created_names: collections.Counter[str] = collections.Counter()
-        """``name`` of each create (package/organization/group) that reached CKAN."""
+        self.created_names: collections.Counter[tuple[str, str]] = collections.Counter()
+        """``(action, name)`` of each ``*_create`` that reached CKAN."""
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -111,10 +116,14 @@ class FaultProxy(LoopbackServer):
     def _draw(self) -> str | None:
         with self._lock:
             self.requests += 1
-            if self._rng.random() >= self.rate:
-                return None
-            fault = self._rng.choice(self.faults)
-            self.injected[fault] += 1
+            if self._opening:
+                fault = self._opening.pop(0)
+            elif self._rng.random() < self.rate:
+                fault = self._rng.choice(self.faults)
+            else:
+                fault = None
+            if fault is not None:
+                self.injected[fault] += 1
             return fault
 
     def _forward(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -127,10 +136,11 @@ class FaultProxy(LoopbackServer):
             conn.request(method, path, body=body or None, headers=forward)
             with self._lock:
                 self.forwarded[f"{method} {path.split('?')[0]}"] += 1
-                if path.split("?")[0].endswith("_create") and body.startswith(b"{"):
+                action = path.split("?")[0].rsplit("/", 1)[-1]
+                if action.endswith("_create") and body.startswith(b"{"):
                     name = json.loads(body).get("name")
                     if isinstance(name, str):
-                        self.created_names[name] += 1
+                        self.created_names[(action, name)] += 1
             response = conn.getresponse()
             payload = response.read()
             kept = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_HEADERS]

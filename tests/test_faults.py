@@ -61,7 +61,7 @@ def renamed(records: list[dict[str, Any]], suffix: str) -> list[dict[str, Any]]:
 def test_iter_datasets_through_faults(ckan_stack: Stack, client: CkanLowlevelClient, proxy: FaultProxy,
                                       factory: Factory) -> None:
     org = factory.make_org()
-    for _ in range(12):
+    for _ in range(30):
         factory.make_dataset(org=org)
     expected = [d["id"] for d in client.iter_datasets()]
     faulty = faulty_client(proxy, ckan_stack, page_size=10)
@@ -72,14 +72,18 @@ def test_iter_datasets_through_faults(ckan_stack: Stack, client: CkanLowlevelCli
 
 
 def test_dump_through_faults(ckan_stack: Stack, client: CkanLowlevelClient, proxy: FaultProxy,
-                             tmp_path: Path) -> None:
+                             factory: Factory, tmp_path: Path) -> None:
+    org = factory.make_org()
+    for _ in range(30):
+        factory.make_dataset(org=org)
     direct, through = tmp_path / "direct.jsonl", tmp_path / "faulty.jsonl"
     bulk.dump(client, "datasets", direct)
     faulty = faulty_client(proxy, ckan_stack, page_size=10)
     report = bulk.dump(faulty, "datasets", through, concurrency=4)
     assert report.errors == []
     assert through.read_bytes() == direct.read_bytes()
-    count = report.counts["written"]
+    count = report.counts.get("written", 0)
+    assert count >= 30 and sum(proxy.injected.values()) > 0
     figure("dump", proxy, faulty, count, 0, 0)
 
 
@@ -103,7 +107,7 @@ def test_load_through_faults(ckan_stack: Stack, client: CkanLowlevelClient, prox
             assert held[record["name"]]["title"] == record["title"]
             assert len(held[record["name"]]["resources"]) == len(record["resources"])  # no doubled resources
         # A create whose answer was lost was read back, never sent again.
-        assert all(proxy.created_names[r["name"]] == 1 for r in source)
+        assert all(proxy.created_names[("package_create", r["name"])] == 1 for r in source)
         resolved = report.counts.get("uncertain writes resolved by reading back", 0)
         assert resolved > 0
         figure(f"load ({resolved} uncertain writes resolved by reading back)", proxy, faulty, len(source), 0, 0)
@@ -119,7 +123,12 @@ def test_sync_through_faults(ckan_stack: Stack, client: CkanLowlevelClient, prox
                              records: list[dict[str, Any]]) -> None:
     org = factory.make_org()
     source_name = unique_name("faulty-sync")
-    source = renamed(records, uuid.uuid4().hex[:8])
+    suffix = uuid.uuid4().hex[:8]
+    source = renamed(records, suffix)
+    for record in source:  # organizations new to the portal: the sync creates them through the faults too
+        if isinstance(record.get("organization"), dict):
+            record["organization"] = dict(record["organization"], name=f"{record['organization']['name'][:50]}-{suffix}")
+    new_orgs = {r["organization"]["name"] for r in source if isinstance(r.get("organization"), dict)}
     faulty = faulty_client(proxy, ckan_stack)
     sync = SynchronizationClient(faulty, source_name, default_organization=org["name"], concurrency=4)
     try:
@@ -131,12 +140,15 @@ def test_sync_through_faults(ckan_stack: Stack, client: CkanLowlevelClient, prox
         assert all(len(copies) == 1 for copies in owned.values())  # nothing created twice
         again = clean.sync(source)  # the portal already matches the source exactly
         assert again.write_requests == 0 and len(again.plan.unchanged) == len(source)
-        assert all(proxy.created_names[r["name"]] == 1 for r in source)
+        assert all(proxy.created_names[("package_create", r["name"])] == 1 for r in source)
+        assert len(new_orgs) > 20 and all(proxy.created_names[("organization_create", name)] == 1 for name in new_orgs)
         figure(f"sync ({report.resolved} uncertain writes resolved by reading back)", proxy, faulty, len(source), 0, 0)
     finally:
         for copies in SynchronizationClient(client, source_name).owned_datasets().values():
             for dataset in copies:
                 client.call_action("dataset_purge", {"id": dataset["id"]})
+        for name in new_orgs:
+            client.delete_organization(name)
 
 
 def test_print_figures() -> None:

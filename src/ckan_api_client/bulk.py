@@ -444,7 +444,7 @@ def load(client: CkanLowlevelClient, kind: str, path: str | Path, *, mode: str =
         except NotFound:
             return False
 
-    def write(task: tuple[int, Any], attempts: int = 3) -> str:
+    def write(task: tuple[int, Any], attempts: int = 5) -> str:
         _, record = task
         if isinstance(record, Exception):
             raise InvalidInput(str(record))

@@ -422,12 +422,30 @@ class SynchronizationClient:
         for kind, wanted in (("organization", plan.organizations_to_create), ("group", plan.groups_to_create)):
             for group in wanted:
                 try:
-                    self.client.call_action(f"{kind}_create", group)
-                except ValidationError as error:
-                    if "name" not in error.error_dict:  # "already exists" is what we wanted
-                        report.failures.append(Failure(None, group["name"], f"create {kind}", str(error)))
+                    self._create_group(kind, group)
                 except CkanError as error:
                     report.failures.append(Failure(None, group["name"], f"create {kind}", str(error)))
+
+    def _create_group(self, kind: str, group: dict[str, Any], attempts: int = 5) -> None:
+        """Create an organization or group; an unknown outcome is resolved by looking it up by name."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self.client.call_action(f"{kind}_create", group)
+                return
+            except ValidationError as error:
+                if "name" in error.error_dict:
+                    return  # it exists already (maybe made by a lost earlier attempt): what we wanted
+                raise
+            except CkanError as error:
+                if not outcome_unknown(error) or attempt == attempts:
+                    raise
+                with self._lock:
+                    self.resolved += 1
+                try:
+                    self.client.call_action(f"{kind}_show", {"id": group["name"]})
+                    return  # it landed
+                except NotFound:
+                    continue
 
     def _apply(self, write: PlannedWrite) -> None:
         if write.operation == "create":
@@ -437,7 +455,7 @@ class SynchronizationClient:
         else:
             self._delete(write)
 
-    def _create(self, write: PlannedWrite, attempts: int = 3) -> None:
+    def _create(self, write: PlannedWrite, attempts: int = 5) -> None:
         """Create; if the outcome is unknown, look the dataset up by name before ever sending again."""
         for attempt in range(1, attempts + 1):
             try:
