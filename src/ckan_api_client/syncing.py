@@ -426,26 +426,16 @@ class SynchronizationClient:
                 except CkanError as error:
                     report.failures.append(Failure(None, group["name"], f"create {kind}", str(error)))
 
-    def _create_group(self, kind: str, group: dict[str, Any], attempts: int = 5) -> None:
-        """Create an organization or group; an unknown outcome is resolved by looking it up by name."""
-        for attempt in range(1, attempts + 1):
+    def _create_group(self, kind: str, group: dict[str, Any]) -> None:
+        """Create an organization or group (one that exists already by that name is what we wanted)."""
+        def exists() -> bool:
             try:
-                self.client.call_action(f"{kind}_create", group)
-                return
-            except ValidationError as error:
-                if "name" in error.error_dict:
-                    return  # it exists already (maybe made by a lost earlier attempt): what we wanted
-                raise
-            except CkanError as error:
-                if not outcome_unknown(error) or attempt == attempts:
-                    raise
-                with self._lock:
-                    self.resolved += 1
-                try:
-                    self.client.call_action(f"{kind}_show", {"id": group["name"]})
-                    return  # it landed
-                except NotFound:
-                    continue
+                self.client.call_action(f"{kind}_show", {"id": group["name"]})
+                return True
+            except NotFound:
+                return False
+
+        self._create_resolving(lambda: self.client.call_action(f"{kind}_create", group), exists)
 
     def _apply(self, write: PlannedWrite) -> None:
         if write.operation == "create":
@@ -455,24 +445,31 @@ class SynchronizationClient:
         else:
             self._delete(write)
 
-    def _create(self, write: PlannedWrite, attempts: int = 5) -> None:
-        """Create; if the outcome is unknown, look the dataset up by name before ever sending again."""
+    def _create(self, write: PlannedWrite) -> None:
+        self._create_resolving(lambda: self.client.call_action("package_create", write.payload),
+                               lambda: self._find_owned(write) is not None)
+
+    def _create_resolving(self, send: Callable[[], Any], landed: Callable[[], bool], attempts: int = 5) -> None:
+        """Send a create; when its outcome is unknown, look the object up before ever sending it again.
+
+        A "name already in use" answer is success when the object is there as wanted (an earlier
+        attempt of ours landed, its answer lost)."""
         for attempt in range(1, attempts + 1):
             try:
-                self.client.call_action("package_create", write.payload)
+                send()
                 return
             except ValidationError as error:
-                if "name" in error.error_dict and self._find_owned(write) is not None:
-                    return  # created by an earlier attempt whose answer was lost
+                if "name" in error.error_dict and landed():
+                    return
                 raise
             except CkanError as error:
                 if not outcome_unknown(error) or attempt == attempts:
                     raise
                 with self._lock:
                     self.resolved += 1
-                if self._find_owned(write) is not None:
-                    return  # it landed
-                logger.info("create of %s did not land (%s): sending it again", write.name, error)
+                if landed():
+                    return
+                logger.info("a create did not land (%s): sending it again", error)
 
     def _find_owned(self, write: PlannedWrite) -> dict[str, Any] | None:
         try:
