@@ -131,3 +131,21 @@ def test_organizations_and_groups(high: CkanHighlevelClient, factory: Factory) -
 def test_licenses(high: CkanHighlevelClient) -> None:
     licenses = {lic.id: lic for lic in high.list_licenses()}
     assert licenses["cc-by"].title and licenses["odc-odbl"].url
+
+
+def test_save_creates_then_updates(high: CkanHighlevelClient, factory: Factory) -> None:
+    org = factory.make_org()
+    saved = high.save_dataset(Dataset(name=unique_name("save"), owner_org=org["id"], title="one"))
+    factory.track_dataset(saved.id or "")
+    assert saved.id and saved.title == "one"
+    saved.title = "two"
+    assert high.save_dataset(saved).title == "two"
+
+
+def test_resolved_groups_are_remembered_until_forgotten(high: CkanHighlevelClient, factory: Factory) -> None:
+    group = factory.make_group(title="Before")
+    assert high.resolve_group(group["name"]).title == "Before"  # type: ignore[union-attr]
+    high.client.call_action("group_patch", {"id": group["id"], "title": "After"})
+    assert high.resolve_group(group["name"]).title == "Before"  # type: ignore[union-attr]
+    high.forget_resolved()
+    assert high.resolve_group(group["id"]).title == "After"  # type: ignore[union-attr]

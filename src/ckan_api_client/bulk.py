@@ -22,20 +22,17 @@ import zlib
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator, Mapping, TypeVar, Union
+from typing import IO, Any, Callable, Iterable, Iterator, Mapping, TypeVar
 
 from .exceptions import CkanError, InvalidInput, NotFound, ValidationError, outcome_unknown
 from .low_level import CkanLowlevelClient
 from .objects import portable_dataset, portable_group
 
-__all__ = ["run_concurrently", "Outcome", "dump", "load", "delete", "search", "download_files", "read_jsonl",
+__all__ = ["run_concurrently", "dump", "load", "delete", "search", "download_files", "read_jsonl",
            "JsonlWriter", "BulkReport", "RecordError"]
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-Outcome = Union[R, BaseException]
-
 
 def run_concurrently(tasks: Iterable[T], worker: Callable[[T], R], *, concurrency: int = 4,
                      ordered: bool = False) -> Iterator[tuple[T, "R | Exception"]]:

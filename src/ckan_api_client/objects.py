@@ -16,7 +16,7 @@ side leaves them empty.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping, TypeVar
 
 from .exceptions import InvalidInput
@@ -452,11 +452,6 @@ def diff(desired: ApiObject | Mapping[str, Any], current: ApiObject | Mapping[st
 def format_diff(changes: list[Change]) -> str:
     """One line per change: ``+ added``, ``- removed``, ``~ changed: old -> new``."""
     return "\n".join(str(c) for c in changes)
-
-
-def object_fields(cls: type[ApiObject]) -> list[str]:
-    """The typed attribute names of an object class."""
-    return [f.name for f in fields(cls) if f.name != "extra_fields"]
 
 
 # -------------------------------------------------------------------- moving records between sites
