@@ -64,11 +64,6 @@ def _extras_mapping(items: Any) -> dict[str, Any] | None:
     return result
 
 
-def _unchanged_extras(raw: Any, extras: dict[str, Any]) -> bool:
-    """True when the extras as they came (a list, or a seed-era mapping) still say the same."""
-    return raw is not None and _extras_mapping(raw) == extras
-
-
 @dataclass(eq=True)
 class ApiObject:
     """Base of the entity objects: lossless conversion from and to Action API dicts."""
@@ -174,6 +169,27 @@ def _emit_list(obj: ApiObject, out: dict[str, Any], key: str, current: Any, deri
         out[key] = build(raw)
 
 
+def _rebuild_refs(raw: Any, names: list[str], ref_keys: tuple[str, ...]) -> list[Any]:
+    """Tags or groups as dicts: the original dict of each name still there, ``{"name": n}`` for new ones."""
+    known: dict[str, dict[str, Any]] = {}
+    for item in raw or []:
+        if isinstance(item, Mapping):
+            for k in ref_keys:
+                if isinstance(item.get(k), str):
+                    known.setdefault(item[k], dict(item))
+    return [known.get(name) or {"name": name} for name in names]
+
+
+def _emit_extras(obj: ApiObject, out: dict[str, Any], extras: dict[str, Any]) -> None:
+    """Extras: as they came if unchanged (a list, or a seed-era mapping), else a key/value list that
+    keeps each remaining extra's original dict."""
+    def build(raw: Any) -> list[dict[str, Any]]:
+        known = {e["key"]: e for e in raw if isinstance(e, Mapping) and "key" in e} if isinstance(raw, list) else {}
+        return [{**known.get(k, {}), "key": k, "value": v} for k, v in extras.items()]
+
+    _emit_list(obj, out, "extras", extras, _extras_mapping, build)
+
+
 @dataclass(eq=True)
 class Resource(ApiObject):
     """A resource of a dataset."""
@@ -270,32 +286,11 @@ class Dataset(ApiObject):
         return True
 
     def _emit_special(self, out: dict[str, Any]) -> None:
-        def rebuild_refs(key: str, ref_keys: tuple[str, ...], items: list[str]) -> Any:
-            def build(raw: Any) -> list[Any]:
-                known: dict[str, dict[str, Any]] = {}
-                for item in raw or []:
-                    if isinstance(item, Mapping):
-                        for k in ref_keys:
-                            if isinstance(item.get(k), str):
-                                known.setdefault(item[k], dict(item))
-                return [known.get(name) or {"name": name} for name in items]
-            return build
-
         _emit_list(self, out, "tags", self.tags, lambda raw: _names(raw, ("name",)),
-                   rebuild_refs("tags", ("name",), self.tags))
+                   lambda raw: _rebuild_refs(raw, self.tags, ("name",)))
         _emit_list(self, out, "groups", self.groups, lambda raw: _names(raw, ("name", "id")),
-                   rebuild_refs("groups", ("name", "id"), self.groups))
-
-        def build_extras(raw: Any) -> list[dict[str, Any]]:
-            known = {e["key"]: e for e in raw or [] if isinstance(e, Mapping) and "key" in e} \
-                if isinstance(raw, list) else {}
-            return [{**known.get(k, {}), "key": k, "value": v} for k, v in self.extras.items()]
-
-        raw_extras = self._raw_lists.get("extras")
-        if _unchanged_extras(raw_extras, self.extras):
-            out["extras"] = copy.deepcopy(raw_extras)
-        elif self.extras or "extras" in self._raw_lists:
-            out["extras"] = build_extras(raw_extras)
+                   lambda raw: _rebuild_refs(raw, self.groups, ("name", "id")))
+        _emit_extras(self, out, self.extras)
         if self.resources or "resources" in self._raw_lists:
             out["resources"] = [r.to_api() for r in self.resources]
 
@@ -335,12 +330,7 @@ class _GroupBase(ApiObject):
         return False
 
     def _emit_special(self, out: dict[str, Any]) -> None:
-        raw = self._raw_lists.get("extras")
-        if _unchanged_extras(raw, self.extras):
-            out["extras"] = copy.deepcopy(raw)
-        elif self.extras or "extras" in self._raw_lists:
-            known = {e["key"]: e for e in raw or [] if isinstance(e, Mapping)} if isinstance(raw, list) else {}
-            out["extras"] = [{**known.get(k, {}), "key": k, "value": v} for k, v in self.extras.items()]
+        _emit_extras(self, out, self.extras)
 
     @classmethod
     def _normalize_value(cls, key: str, value: Any) -> Any:
