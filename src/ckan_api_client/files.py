@@ -94,15 +94,31 @@ def _expects_html(resource: Mapping[str, Any]) -> bool:
     return "html" in text or text.endswith(".htm")
 
 
+class _Digests:
+    """sha256 of the bytes fed, and the resource's declared algorithm too when it is another one."""
+
+    def __init__(self, algorithm: str | None) -> None:
+        self.sha256 = hashlib.sha256()
+        self.other = hashlib.new(algorithm) if algorithm and algorithm != "sha256" else None
+
+    def update(self, chunk: bytes) -> None:
+        self.sha256.update(chunk)
+        if self.other is not None:
+            self.other.update(chunk)
+
+    def update_from(self, path: Path) -> None:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(CHUNK), b""):
+                self.update(chunk)
+
+    def result(self) -> tuple[str, str | None]:
+        return self.sha256.hexdigest(), (self.other.hexdigest() if self.other is not None else None)
+
+
 def _file_digests(path: Path, algorithm: str | None) -> tuple[str, str | None]:
-    sha256 = hashlib.sha256()
-    other = hashlib.new(algorithm) if algorithm and algorithm != "sha256" else None
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
-            sha256.update(chunk)
-            if other is not None:
-                other.update(chunk)
-    return sha256.hexdigest(), (other.hexdigest() if other is not None else None)
+    digests = _Digests(algorithm)
+    digests.update_from(path)
+    return digests.result()
 
 
 def download_resource(client: CkanLowlevelClient, resource: Mapping[str, Any] | Any, dest: str | Path, *,
@@ -140,6 +156,9 @@ def download_resource(client: CkanLowlevelClient, resource: Mapping[str, Any] | 
         if offset and response.status_code != 206:
             offset = 0  # the server sent the whole file again: start over
         content_type = response.headers.get("Content-Type", "").lower()
+        digests = _Digests(declared[0] if declared else None)  # hashed as it arrives: the file is read once
+        if offset:
+            digests.update_from(part)
         first = True
         written = offset
         with open(part, "ab" if offset else "wb") as out:
@@ -152,6 +171,7 @@ def download_resource(client: CkanLowlevelClient, resource: Mapping[str, Any] | 
                             "(a login or error page?)")
                 first = False
                 out.write(chunk)
+                digests.update(chunk)
                 written += len(chunk)
                 if progress is not None:
                     progress(written)
@@ -160,7 +180,7 @@ def download_resource(client: CkanLowlevelClient, resource: Mapping[str, Any] | 
         raise
     finally:
         response.close()
-    digest, other = _file_digests(part, declared[0] if declared else None)
+    digest, other = digests.result()
     if size is not None and written != size:
         part.unlink(missing_ok=True)
         raise DownloadError(f"{url}: got {written} bytes, the resource declares {size}")
