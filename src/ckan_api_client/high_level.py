@@ -81,6 +81,13 @@ class CkanHighlevelClient:
     def close(self) -> None:
         self.client.close()
 
+    def _remove(self, action: str, ref: str) -> None:
+        """Call a delete or purge action; what is already gone counts as done."""
+        try:
+            self.client.call_action(action, {"id": ref})
+        except NotFound:
+            pass
+
     def __enter__(self) -> "CkanHighlevelClient":
         return self
 
@@ -153,10 +160,7 @@ class CkanHighlevelClient:
     def delete_dataset(self, ref: str, *, purge: bool = False) -> None:
         """Delete (or, with ``purge``, destroy for good) a dataset; missing ones are ignored."""
         if purge:
-            try:
-                self.client.call_action("dataset_purge", {"id": ref})
-            except NotFound:
-                pass
+            self._remove("dataset_purge", ref)
         else:
             self.client.delete_dataset(ref)
 
@@ -202,10 +206,7 @@ class CkanHighlevelClient:
         return _loaded(Resource, replace_resource_file(self.client, resource_id, file, progress=progress))
 
     def delete_resource(self, resource_id: str) -> None:
-        try:
-            self.client.call_action("resource_delete", {"id": resource_id})
-        except NotFound:
-            pass
+        self._remove("resource_delete", resource_id)
 
     def reorder_resources(self, dataset_ref: str, resource_ids: list[str]) -> None:
         """Put the dataset's resources in this order (ids not named keep their order after them)."""
@@ -264,10 +265,7 @@ class CkanHighlevelClient:
         if purge:
             self.client.delete_organization(ref)
         else:
-            try:
-                self.client.call_action("organization_delete", {"id": ref})
-            except NotFound:
-                pass
+            self._remove("organization_delete", ref)
 
     def list_groups(self) -> list[str]:
         return self.client.list_groups()
@@ -289,10 +287,7 @@ class CkanHighlevelClient:
         if purge:
             self.client.delete_group(ref)
         else:
-            try:
-                self.client.call_action("group_delete", {"id": ref})
-            except NotFound:
-                pass
+            self._remove("group_delete", ref)
 
     def resolve_organization(self, ref: str) -> Organization | None:
         """The organization with this name or id, or None; remembered for this client."""
