@@ -420,8 +420,7 @@ class Transport:
                 retryable = idempotent or not failure.request_sent or policy.retry_writes
                 if retryable and attempt < policy.max_attempts:
                     delay = policy.backoff(attempt)
-                    self._log_retry(method, url, action, type(failure).__name__, attempt, policy, delay)
-                    time.sleep(delay)
+                    self._wait_to_retry(method, url, action, type(failure).__name__, attempt, policy, delay)
                     continue
                 raise failure from None
             elapsed = time.monotonic() - started
@@ -433,8 +432,7 @@ class Transport:
                 if hinted is None or hinted <= policy.max_retry_after:
                     delay = hinted if hinted is not None else policy.backoff(attempt)
                     response.close()
-                    self._log_retry(method, url, action, f"HTTP {status}", attempt, policy, delay)
-                    time.sleep(delay)
+                    self._wait_to_retry(method, url, action, f"HTTP {status}", attempt, policy, delay)
                     continue
             if status in REDIRECT_STATUSES:
                 response.close()
@@ -450,8 +448,7 @@ class Transport:
                 except exc.TransportError as failure:  # cut off mid-body
                     if (idempotent or policy.retry_writes) and attempt < policy.max_attempts:
                         delay = policy.backoff(attempt)
-                        self._log_retry(method, url, action, "a body cut short", attempt, policy, delay)
-                        time.sleep(delay)
+                        self._wait_to_retry(method, url, action, "a body cut short", attempt, policy, delay)
                         continue
                     raise failure from None
             return response
@@ -502,11 +499,13 @@ class Transport:
                                             verify=self.verify, allow_redirects=False, stream=True)
         return response
 
-    def _log_retry(self, method: str, url: str, action: str | None, reason: str, attempt: int,
-                   policy: RetryPolicy, delay: float) -> None:
+    def _wait_to_retry(self, method: str, url: str, action: str | None, reason: str, attempt: int,
+                       policy: RetryPolicy, delay: float) -> None:
+        """Count and log a retry, then sleep before it."""
         self.stats.count_retry(reason)
         logger.warning("retrying %s %s%s after %s (attempt %d of %d) in %.2fs", method, url,
                        f" ({action})" if action else "", reason, attempt + 1, policy.max_attempts, delay)
+        time.sleep(delay)
 
     def _transport_error(self, error: requests.RequestException, action: str | None,
                          url: str) -> exc.TransportError:
