@@ -10,6 +10,10 @@ P2  bulk create of the same records into an empty CKAN: ``load -j 3`` and ``-j 8
 P4  client CPU per call: 2,000 package_show through our client vs a bare requests.Session + json
 P5  peak memory (max RSS) uploading and downloading a 512 MiB resource file, vs ckanapi's upload
 P7  DataStore rows per second, loading and reading 50,000 rows, vs bare requests
+P3  sync of the 1,839 depositar records, then re-syncs of the unchanged source with the state file and
+    without it: requests and seconds, as a share of the first full sync (target: <= 2% of its time)
+P6  peak memory (VmHWM) of the sync: a dry run of 300,000 synthetic records streamed from stdin, and
+    real syncs of 1k, 2k and 5k records (target: flat, under 300 MB at 300k)
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ def organizations_of(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def prepare_empty_site(records: list[dict[str, Any]], workdir: Path) -> dict[str, str]:
     """Reset the bench stack and create the records' organizations (with their ids, for ckanapi)."""
     from ckan_api_client import CkanLowlevelClient
-    from ckan_api_client.bulk import run_concurrently
+    from ckan_api_client.concurrency import run_concurrently
 
     run([str(STACK), "reset"])
     env = stack_env()
@@ -333,10 +337,98 @@ def p7_datastore(env: dict[str, str], runs: int, rows: int = 50_000) -> None:
         report("P7", f"ours DataStore {what}, rows/s", ours, "r/s", f"bare {what}", bare)
 
 
+SYNC_RUNNER = PEAK + """
+import json, sys
+from ckan_api_client.cli import run
+code = run(sys.argv[1:])
+print(json.dumps({"exit": code, "peak_mib": peak_mib()}), file=sys.stderr)
+"""
+
+
+def sync_cli(env: dict[str, str], args: list[str], stdin: Any = None) -> tuple[dict[str, Any], float, float]:
+    """Run ``ckan-api-client sync`` in a fresh process: (its summary, seconds, peak RSS in MiB)."""
+    cmd = [sys.executable, "-c", SYNC_RUNNER, "--url", env["CKAN_URL"], "--token", env["CKAN_API_TOKEN"], "-q",
+           "sync", *args]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, stdin=stdin, timeout=7200)
+    seconds = time.perf_counter() - started
+    tail = json.loads(proc.stderr.strip().splitlines()[-1])
+    if tail["exit"] not in (0, 3):
+        raise SystemExit(f"sync failed ({tail['exit']}): {proc.stderr[-2000:]}")
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    return summary, seconds, float(tail["peak_mib"])
+
+
+def p3_resync(env: dict[str, str], records: list[dict[str, Any]], workdir: Path, runs: int) -> None:
+    tag = f"p3-{int(time.time())}"
+    source = workdir / "p3.jsonl"
+    source.write_text("".join(json.dumps({**r, "name": f"{r['name'][:80]}-{tag}"}, ensure_ascii=False) + "\n"
+                              for r in records), encoding="utf-8")
+    org = f"bench-{tag}"
+    run([*OURS, "--url", env["CKAN_URL"], "--token", env["CKAN_API_TOKEN"], "action", "organization_create",
+         f"name={org}"])
+    common = [str(source), "--source-name", tag, "--default-organization", org, "--clean", "names",
+              "--clean", "tags", "--state", str(workdir / "p3.sqlite")]
+    first, first_seconds, _ = sync_cli(env, common)
+    print(f"    first sync: {first['created']} created, {first['failures']} failures, {first['requests']} requests",
+          flush=True)
+    with_state, without_state = [], []
+    for _ in range(runs):
+        with_state.append(sync_cli(env, common))
+        without_state.append(sync_cli(env, [*common[:-2], "--no-state"]))
+    for label, results in (("with the state file", with_state), ("without state (full pages)", without_state)):
+        seconds = statistics.median(r[1] for r in results)
+        summary = results[0][0]
+        assert summary["write_requests"] == 0 and summary["unchanged"] == len(records), summary
+        report("P3", f"re-sync {label}: requests", summary["requests"], "req")
+        report("P3", f"re-sync {label}: seconds", seconds, "s", "the first sync", first_seconds,
+               "(target: <= 2% of it)" if "with the state" in label else "")
+        print(f"        = {100 * seconds / first_seconds:.2f}% of the first sync's {first_seconds:.1f} s", flush=True)
+    report("P3", "first sync of 1,839 records", first_seconds, "s")
+
+
+SYNTHETIC = """
+import json, sys, random
+count, prefix = int(sys.argv[1]), sys.argv[2]
+rng = random.Random(7)
+words = "air water soil river coast forest city rain heat noise traffic school health census budget".split()
+for i in range(count):
+    topic = " ".join(rng.choice(words) for _ in range(3))
+    print(json.dumps({
+        "id": f"{prefix}-{i:07d}", "name": f"{prefix}-{i:07d}", "title": f"{topic.title()} {i}",
+        "notes": ("Measurements of %s, collected daily. " % topic) * 8,
+        "tags": [{"name": w} for w in sorted(set(topic.split()))],
+        "extras": [{"key": "frequency", "value": "daily"}, {"key": "station", "value": f"st-{i % 977}"}],
+        "resources": [{"name": f"data {i}.csv", "url": f"https://data.example.org/{i}.csv", "format": "CSV"},
+                      {"name": "readme", "url": f"https://data.example.org/{i}.txt", "format": "TXT"}],
+    }))
+"""
+
+
+def p6_sync_memory(env: dict[str, str], workdir: Path) -> None:
+    tag = f"p6-{int(time.time())}"
+    run([*OURS, "--url", env["CKAN_URL"], "--token", env["CKAN_API_TOKEN"], "action", "organization_create",
+         f"name={tag}"])
+    for count in (1000, 2000, 5000):
+        source = workdir / f"p6-{count}.jsonl"
+        with open(source, "w") as fh:
+            subprocess.run([sys.executable, "-c", SYNTHETIC, str(count), f"{tag}-{count}"], stdout=fh, check=True)
+        summary, seconds, peak = sync_cli(env, [str(source), "--source-name", f"{tag}-{count}",
+                                                "--default-organization", tag, "--no-state"])
+        print(f"    {count} records: {summary['created']} created in {seconds:.1f} s", flush=True)
+        report("P6", f"real sync of {count:,} records: peak RSS", peak, "MiB")
+    generator = subprocess.Popen([sys.executable, "-c", SYNTHETIC, "300000", f"{tag}-dry"], stdout=subprocess.PIPE)
+    summary, seconds, peak = sync_cli(env, ["-", "--source-name", f"{tag}-dry", "--default-organization", tag,
+                                            "--dry-run", "--no-state"], stdin=generator.stdout)
+    generator.wait()
+    print(f"    dry run: {summary['created']} planned creates in {seconds:.1f} s", flush=True)
+    report("P6", "dry run of 300,000 records: peak RSS", peak, "MiB", None, None, "(target: < 300 MiB, flat)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", nargs="*", default=["P2", "P1", "P4", "P5", "P7"])
+    parser.add_argument("--only", nargs="*", default=["P2", "P1", "P3", "P4", "P5", "P6", "P7"])
     args = parser.parse_args()
     with gzip.open(DEPOSITAR, "rt", encoding="utf-8") as fh:
         records = [json.loads(line) for line in fh if line.strip()]
@@ -354,12 +446,16 @@ def main() -> None:
                  "datasets", "-i", str(records_file), "--checkpoint", str(workdir / "cp")])
         if "P1" in args.only:
             p1_full_read(env, workdir, args.runs)
+        if "P3" in args.only:
+            p3_resync(env, records, workdir, args.runs)
         if "P4" in args.only:
             p4_cpu_per_call(env, args.runs)
         if "P5" in args.only:
             p5_memory(env, workdir)
         if "P7" in args.only:
             p7_datastore(env, args.runs)
+        if "P6" in args.only:
+            p6_sync_memory(env, workdir)
     out = REPO / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / f"{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(RESULTS, indent=1))

@@ -65,6 +65,18 @@ def _stack(url: str, token: str, requested: str | None = None) -> Stack:
     return Stack(url=url, token=token, version=version, requested=requested)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Sync state files of the tests (and of the commands they run) go to a temporary folder."""
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = previous
+
+
 @pytest.fixture(scope="session")
 def ckan_stack() -> Stack:
     url, token = os.environ.get("CKAN_URL"), os.environ.get("CKAN_API_TOKEN")

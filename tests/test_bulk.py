@@ -1,10 +1,8 @@
-"""The bulk engine in-process: the bounded executor, id ranges, and the parallel dump walk."""
+"""The bulk engine in-process: id ranges and the parallel dump walk."""
 
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -29,28 +27,6 @@ def test_id_ranges_cover_every_id_once(count: int, after: str | None, some_id: s
     assert ranges[0][0] == after and ranges[-1][1] is None
 
 
-def test_run_concurrently_bounds_the_work_in_flight_and_keeps_going() -> None:
-    running, peak = 0, 0
-    lock = threading.Lock()
-
-    def work(n: int) -> int:
-        nonlocal running, peak
-        with lock:
-            running += 1
-            peak = max(peak, running)
-        time.sleep(0.01)
-        with lock:
-            running -= 1
-        if n % 5 == 0:
-            raise ValueError(f"bad {n}")
-        return n * 2
-
-    outcomes = list(bulk.run_concurrently(range(40), work, concurrency=3, ordered=True))
-    assert [task for task, _ in outcomes] == list(range(40))
-    assert peak <= 3
-    assert all(isinstance(o, ValueError) if t % 5 == 0 else o == t * 2 for t, o in outcomes)
-
-
 def test_parallel_walk_equals_one_walk(ckan_stack: Stack, factory: Factory, tmp_path: Path) -> None:
     org = factory.make_org()
     for _ in range(7):
@@ -68,3 +44,27 @@ def test_parallel_walk_equals_one_walk(ckan_stack: Stack, factory: Factory, tmp_
 def test_bad_kind_is_invalid_input(ckan_stack: Stack, tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         bulk.dump(ckan_stack.client(), "users", tmp_path / "x.jsonl")
+
+
+def test_a_failing_range_stops_the_other_walks(ckan_stack: Stack, factory: Factory, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    org = factory.make_org()
+    for _ in range(12):
+        factory.make_dataset(org=org)
+    client = ckan_stack.client(page_size=1)
+    pages = []
+    real = client.search_pages
+
+    def failing(*args: object, **kwargs: object) -> object:
+        for page in real(*args, **kwargs):  # type: ignore[arg-type]
+            pages.append(page)
+            if kwargs.get("before") is None and kwargs.get("start") is not None:
+                raise RuntimeError("the last range breaks")
+            yield page
+
+    monkeypatch.setattr(client, "search_pages", failing)
+    total = client.call_action("package_search", {"rows": 0, "include_private": True})["count"]
+    with pytest.raises(RuntimeError):
+        bulk.dump(client, "datasets", tmp_path / "d.jsonl", concurrency=4, include_private=True)
+    assert len(pages) < total  # the other ranges stopped instead of walking to their ends
+    assert not (tmp_path / "d.jsonl").exists()

@@ -14,30 +14,9 @@ from typing import Any
 import pytest
 
 from ckan_api_client.low_level import CkanLowlevelClient
-from ckan_stack_plugin import REPO, Factory, Stack, unique_name
+from ckan_stack_plugin import Factory, Stack, unique_name
+from cli_runner import cli, jsonl
 from real_portals import as_core_dataset, depositar
-
-
-def cli(stack: Stack | None, *args: str, env: dict[str, str] | None = None,
-        check: int | None = 0) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if k not in ("CKAN_URL", "CKAN_API_TOKEN")}
-    full_env["PYTHONPATH"] = str(REPO / "src")
-    if stack is not None:
-        full_env.update(CKAN_URL=stack.url, CKAN_API_TOKEN=stack.token)
-    full_env.update(env or {})
-    proc = subprocess.run([sys.executable, "-m", "ckan_api_client", *args], capture_output=True, text=True,
-                          env=full_env, timeout=300)
-    if check is not None:
-        assert proc.returncode == check, f"exit {proc.returncode}\nstdout: {proc.stdout[-2000:]}\nstderr: {proc.stderr[-2000:]}"
-    if stack is not None:
-        assert stack.token not in proc.stdout and stack.token not in proc.stderr
-    return proc
-
-
-def jsonl(path: Path) -> list[dict[str, Any]]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
-        return [json.loads(line) for line in fh if line.strip()]
 
 
 def test_action_with_values_json_and_files(ckan_stack: Stack, factory: Factory, tmp_path: Path) -> None:
@@ -131,8 +110,10 @@ def test_a_cut_off_dump_resumes_without_duplicates(ckan_stack: Stack, source_sit
         cut = tmp_path / name
         raw = full.read_bytes()
         torn = raw[: raw.index(b"\n", len(raw) // 2) + 40]  # half the records and a torn line
-        cut.write_bytes(gzip.compress(torn)[:-30] if name.endswith(".gz") else torn)  # gzip cut mid-stream too
+        part = tmp_path / (name + ".part")  # what a dump cut short leaves
+        part.write_bytes(gzip.compress(torn)[:-30] if name.endswith(".gz") else torn)  # gzip cut mid-stream too
         resumed = json.loads(cli(ckan_stack, "dump", "datasets", "--all", "--resume", "-o", str(cut)).stdout)
+        assert not part.exists()
         assert resumed["kept from before"] > 0 and resumed["written"] > 0
         ids = [d["id"] for d in jsonl(cut)]
         assert len(ids) == len(set(ids))
@@ -212,10 +193,11 @@ def test_sync_dry_run_writes_nothing(ckan_stack: Stack, client: CkanLowlevelClie
     source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     source_name = unique_name("clisync")
     before = client.call_action("package_search", {"rows": 0, "include_private": True})["count"]
-    dry = json.loads(cli(ckan_stack, "sync", str(source), "--source-name", source_name, "--dry-run",
-                         "--default-organization", org["name"]).stdout)
-    assert dry["dry_run"] is True and dry["write_requests"] == 0
-    assert sorted(dry["plan"]["create"]) == sorted(r["name"] for r in records)
+    lines = cli(ckan_stack, "sync", str(source), "--source-name", source_name, "--dry-run",
+                "--default-organization", org["name"]).stdout.splitlines()
+    planned, summary = [json.loads(line) for line in lines[:-1]], json.loads(lines[-1])
+    assert summary["operation"] == "summary" and summary["dry_run"] is True and summary["write_requests"] == 0
+    assert sorted(p["name"] for p in planned if p["operation"] == "create") == sorted(r["name"] for r in records)
     assert client.call_action("package_search", {"rows": 0, "include_private": True})["count"] == before
     real = json.loads(cli(ckan_stack, "sync", str(source), "--source-name", source_name,
                           "--default-organization", org["name"]).stdout)
@@ -225,6 +207,7 @@ def test_sync_dry_run_writes_nothing(ckan_stack: Stack, client: CkanLowlevelClie
     again = json.loads(cli(ckan_stack, "sync", str(source), "--source-name", source_name,
                            "--default-organization", org["name"]).stdout)
     assert again["write_requests"] == 0 and again["unchanged"] == 5
+    assert again["search_requests"] == 1 and again["requests"] == 2  # one compact page, and status_show
 
 
 def test_profiles_from_the_config_file(ckan_stack: Stack, tmp_path: Path) -> None:
@@ -299,7 +282,7 @@ def test_datastore_load_and_dump(ckan_stack: Stack, factory: Factory, tmp_path: 
     more = tmp_path / "more.jsonl.gz"
     with gzip.open(more, "wt", encoding="utf-8") as fh:
         fh.write(json.dumps({"city": "東京", "n": "4"}, ensure_ascii=False) + "\n")
-    cli(ckan_stack, "datastore", "load", resource_id, "-i", str(more), "--method", "insert")
+    cli(ckan_stack, "datastore", "load", resource_id, "-i", str(more), "--append")
     as_jsonl = tmp_path / "dump.jsonl"
     summary = json.loads(cli(ckan_stack, "datastore", "dump", resource_id, "-o", str(as_jsonl),
                              "--filters", '{"city": "東京"}').stdout)

@@ -133,13 +133,13 @@ def test_sync_through_faults(ckan_stack: Stack, client: CkanLowlevelClient, prox
     sync = SynchronizationClient(faulty, source_name, default_organization=org["name"], concurrency=4)
     try:
         report = sync.sync(source)
-        assert report.failures == [] and report.plan.conflicts == []
+        assert report.failures == [] and report.conflicts == []
         clean = SynchronizationClient(client, source_name, default_organization=org["name"])
         owned = clean.owned_datasets()
         assert set(owned) == {r["id"] for r in source}
         assert all(len(copies) == 1 for copies in owned.values())  # nothing created twice
         again = clean.sync(source)  # the portal already matches the source exactly
-        assert again.write_requests == 0 and len(again.plan.unchanged) == len(source)
+        assert again.write_requests == 0 and again.unchanged == len(source)
         assert all(proxy.created_names[("package_create", r["name"])] == 1 for r in source)
         assert len(new_orgs) > 20 and all(proxy.created_names[("organization_create", name)] == 1 for name in new_orgs)
         figure(f"sync ({report.resolved} uncertain writes resolved by reading back)", proxy, faulty, len(source), 0, 0)

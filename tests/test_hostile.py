@@ -155,7 +155,7 @@ def test_existing_files_are_not_overwritten_unless_asked(tmp_path: Path) -> None
         resource = {"id": "r1", "url": server.url + "/data.csv", "format": "CSV", "size": len(b"new content")}
         dest = tmp_path / "data.csv"
         dest.write_bytes(b"precious local edits")
-        with pytest.raises(exc.DownloadError, match="overwrite"):  # it differs from what the resource declares
+        with pytest.raises(exc.DestinationExists, match="differs"):  # it differs from what the resource declares
             download_resource(client, resource, dest)
         assert dest.read_bytes() == b"precious local edits"
         undeclared = {k: v for k, v in resource.items() if k != "size"}

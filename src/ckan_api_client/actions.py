@@ -151,6 +151,7 @@ class ActionClient:
         self.transport = transport
         self._capabilities: Capabilities | None = None
         self._capabilities_lock = threading.Lock()
+        self._token_checked = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.transport.base_url!r})"
@@ -238,6 +239,31 @@ class ActionClient:
             raise exc.BadApiError("the answer has no 'result' field", action=action, url=response.url,
                                   status_code=response.status_code)
         return body["result"]
+
+    def check_token(self) -> None:
+        """Raise :class:`~ckan_api_client.exceptions.InvalidToken` when the server does not know the token.
+
+        CKAN treats a token it does not recognise as no token at all: every read then quietly
+        answers what an anonymous visitor may see (a backup without the private datasets). So a
+        token is checked once, before bulk work: ``am_following_user`` lets everybody through its
+        auth check and then refuses a caller who is not a logged-in user, and ``user_list`` names a
+        user to ask it about (it refuses anonymous callers itself where user details are private).
+        Two reads, once per client; nothing to do without a token.
+        """
+        if self._token_checked or self.transport.api_key is None:
+            return
+        try:
+            users = self.call_action("user_list", {"all_fields": False, "order_by": "created"})
+            if not isinstance(users, list) or not users:
+                raise exc.NotAuthorized(403, "user_list answered no user", action="user_list")
+            first = users[0]
+            ref = (first.get("id") or first.get("name")) if isinstance(first, Mapping) else first
+            self.call_action("am_following_user", {"id": str(ref)}, method="GET")
+        except exc.NotAuthorized:
+            raise exc.InvalidToken(
+                f"the API token is not valid on {self.transport.base_url}: CKAN does not recognise it (expired, "
+                "revoked, or from another site) and would answer as to an anonymous visitor") from None
+        self._token_checked = True
 
     @property
     def capabilities(self) -> Capabilities:

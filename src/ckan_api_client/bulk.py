@@ -1,150 +1,29 @@
 """The bulk engine: dump, load, delete and search many records, with bounded concurrency.
 
-Everything here runs over one shared client (one session, one retry policy, one rate limit).
-
-:func:`run_concurrently` is the one worker loop that the sync client and every bulk command
-use: at most ``concurrency`` calls in flight, at most ``2 × concurrency`` tasks taken from the
-input ahead of time (so a huge input is streamed, not loaded), results yielded as they finish or,
-with ``ordered=True``, in input order. A task that raises does not stop the others: its exception
-is yielded as its outcome.
+Everything here runs over one shared client (one session, one retry policy, one rate limit) and
+the one worker loop of :mod:`ckan_api_client.concurrency`. A record that fails never stops the
+others: it is reported, with the record itself.
 """
 
 from __future__ import annotations
 
-import collections
-import gzip
 import json
-import os
 import tempfile
 import threading
 import time
-import zlib
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator, Mapping, TypeVar
+from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
+from .concurrency import Runner, run_concurrently
 from .exceptions import CkanError, InvalidInput, NotFound, ValidationError, outcome_unknown
 from .low_level import CkanLowlevelClient
-from .objects import portable_dataset, portable_group
+from .objects import owner_org_ref, portable_dataset, portable_group
+from .streams import BadLine, TextOutput, read_jsonl, side_file
+from .writes import DEFAULT_ATTEMPTS, CreateOutcome, create_resolving, remove
 
-__all__ = ["run_concurrently", "dump", "load", "delete", "search", "download_files", "read_jsonl",
-           "JsonlWriter", "BulkReport", "RecordError"]
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-def run_concurrently(tasks: Iterable[T], worker: Callable[[T], R], *, concurrency: int = 4,
-                     ordered: bool = False) -> Iterator[tuple[T, "R | Exception"]]:
-    """Yield ``(task, result)`` for each task, ``result`` being the worker's return or its exception."""
-    if concurrency < 1:
-        raise ValueError("concurrency must be at least 1")
-    window = concurrency * 2
-    iterator = iter(tasks)
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ckan-bulk") as pool:
-        pending: collections.deque[tuple[T, Future[R]]] = collections.deque()
-
-        def fill() -> None:
-            while len(pending) < window:
-                try:
-                    task = next(iterator)
-                except StopIteration:
-                    return
-                pending.append((task, pool.submit(worker, task)))
-
-        def outcome(future: Future[R]) -> "R | Exception":
-            error = future.exception()
-            if error is not None:
-                if not isinstance(error, Exception):
-                    raise error  # KeyboardInterrupt, SystemExit: stop everything
-                return error
-            return future.result()
-
-        fill()
-        while pending:
-            if ordered:
-                task, future = pending.popleft()
-                yield task, outcome(future)
-            else:
-                done, _ = wait([f for _, f in pending], return_when=FIRST_COMPLETED)
-                finished = [(t, f) for t, f in pending if f in done]
-                for item in finished:
-                    pending.remove(item)
-                for task, future in finished:
-                    yield task, outcome(future)
-            fill()
-
-
-# ---------------------------------------------------------------------------- JSON Lines files
-
-
-def open_text(path: Path, mode: str, gz: bool | None = None) -> IO[str]:
-    """Open a text file, through gzip when its name ends in .gz (or ``gz`` says so)."""
-    if path.suffix == ".gz" if gz is None else gz:
-        return gzip.open(path, mode + "t", encoding="utf-8", newline="")  # type: ignore[return-value]
-    return open(path, mode, encoding="utf-8", newline="")
-
-
-def read_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
-    """``(line number, parsed value)`` for each non-blank line; a line that is not JSON gives the
-    :class:`ValueError` as its value, so one bad line does not stop the reader."""
-    with open_text(Path(path), "r") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield number, json.loads(line)
-            except ValueError as error:
-                yield number, ValueError(f"line {number} is not JSON: {error}")
-
-
-def _complete_records(path: Path) -> list[dict[str, Any]]:
-    """The complete records of a JSON Lines file cut off mid-write (a torn last line is dropped)."""
-    records = []
-    try:
-        with open_text(path, "r") as fh:
-            for line in fh:
-                if not line.endswith("\n"):
-                    break
-                try:
-                    value = json.loads(line)
-                except ValueError:
-                    break
-                if isinstance(value, dict):
-                    records.append(value)
-    except (EOFError, OSError, zlib.error, UnicodeDecodeError):
-        pass  # a gzip stream cut off mid-block: keep what was readable
-    return records
-
-
-class JsonlWriter:
-    """Writes one JSON object per line (gzip when the name ends in .gz), atomically on resume."""
-
-    def __init__(self, path: str | Path, *, resume: bool = False) -> None:
-        self.path = Path(path)
-        self.existing: list[dict[str, Any]] = _complete_records(self.path) if resume and self.path.exists() else []
-        # Rewrite what survived into a fresh file: this drops a torn last line (or gzip block).
-        self._tmp = self.path.with_name(self.path.name + ".partial")
-        self._fh = open_text(self._tmp, "w", gz=self.path.suffix == ".gz")
-        for record in self.existing:
-            self.write(record)
-
-    def write(self, record: Mapping[str, Any]) -> None:
-        self._fh.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
-
-    def write_line(self, line: str) -> None:
-        """Write one record already encoded as a JSON line (ending in a newline)."""
-        self._fh.write(line)
-
-    def close(self) -> None:
-        """Finish: the file is complete and in place."""
-        self._fh.close()
-        os.replace(self._tmp, self.path)
-
-    def abort(self) -> None:
-        """Stop early but keep what was written, so that a resume can continue from it."""
-        self._fh.close()
-        os.replace(self._tmp, self.path)
+__all__ = ["dump", "load", "delete", "search", "download_files", "BulkReport", "RecordError",
+           "Interrupted"]
 
 
 # ---------------------------------------------------------------------------- reports
@@ -152,7 +31,7 @@ class JsonlWriter:
 
 @dataclass
 class RecordError:
-    """One record that failed, with where it came from and why."""
+    """One record that failed, with where it came from, why, and the record itself (to fix and load again)."""
 
     line: int | None
     ref: str | None
@@ -160,9 +39,21 @@ class RecordError:
     error: str
     error_type: str
     field_errors: dict[str, Any] | None = None
+    record: Any = None
+    """The failed record as read (a dict), or the text of a line that was not JSON."""
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+class Interrupted(Exception):
+    """A bulk operation stopped before the end (Ctrl-C): ``report`` says how far it got, ``where``
+    holds what was written (a ``.part`` file to resume from)."""
+
+    def __init__(self, report: "BulkReport", where: str | None) -> None:
+        super().__init__(f"{report.operation} interrupted")
+        self.report = report
+        self.where = where
 
 
 _COUNT_LOCK = threading.Lock()
@@ -192,9 +83,10 @@ class BulkReport:
                 "retries": self.retries, "seconds": round(self.seconds, 3)}
 
 
-def _error(line: int | None, ref: str | None, operation: str, error: BaseException) -> RecordError:
+def _error(line: int | None, ref: str | None, operation: str, error: BaseException,
+           record: Any = None) -> RecordError:
     fields = error.error_dict if isinstance(error, ValidationError) else None
-    return RecordError(line, ref, operation, str(error), type(error).__name__, fields or None)
+    return RecordError(line, ref, operation, str(error), type(error).__name__, fields or None, record)
 
 
 class _Measure:
@@ -231,30 +123,35 @@ def _check_kind(kind: str) -> str:
 
 
 def dump(client: CkanLowlevelClient, kind: str, path: str | Path, *, ids: Iterable[str] | None = None,
-         include_private: bool = False, resume: bool = False, concurrency: int = 4,
+         include_private: bool = False, fq: str | None = None, resume: bool = False, concurrency: int = 4,
          files_dir: str | Path | None = None, overwrite_files: bool = False,
          progress: Progress | None = None) -> BulkReport:
-    """Write datasets, organizations or groups to a JSON Lines file (gzip if it ends in .gz).
+    """Write datasets, organizations or groups as JSON Lines to ``path`` (gzip if it ends in .gz; ``-``: stdout).
 
-    All datasets come from the paged search, a page per request, in id order; named ones from
-    ``*_show`` with bounded concurrency, in the order given. ``resume`` continues a file cut off
-    mid-way: what it holds is kept and not fetched again, so every record ends up there once.
-    ``files_dir`` also downloads the datasets' resource files (see :func:`download_files`).
+    All datasets (or those matching ``fq``) come from the paged search, a page per request, in id
+    order; named ones from ``*_show`` with bounded concurrency, in the order given. A regular file
+    is written as ``NAME.part`` and renamed when complete; ``resume`` continues a ``.part`` left by
+    a run cut short, keeping what it holds. ``files_dir`` also downloads the datasets' resource
+    files (see :func:`download_files`); the report's figures cover the whole operation.
+    Raises :class:`Interrupted` on Ctrl-C, with the ``.part`` kept.
     """
     entity = _check_kind(kind)
+    if fq is not None and (entity != "dataset" or ids is not None):
+        raise InvalidInput("a search filter (fq) narrows a dump of all datasets only")
     report = BulkReport(f"dump {kind}")
-    writer = JsonlWriter(path, resume=resume)
-    done_ids = {r.get("id") for r in writer.existing} | {r.get("name") for r in writer.existing}
-    report.count("kept from before", len(writer.existing))
-    resources: list[tuple[Any, dict[str, Any]]] = [
-        (str(r.get("name")), res) for r in writer.existing for res in r.get("resources") or []]
-    try:
-        with _Measure(client, report):
+    resources: list[tuple[Any, dict[str, Any]]] = []
+    with _Measure(client, report):
+        client.check_token()
+        output = TextOutput(path, resume=resume)
+        done_ids = {ref for pair in output.kept_ids for ref in pair}
+        report.count("kept from before", output.kept_count)
+        try:
             if ids is None and entity == "dataset":
-                last = max((str(r["id"]) for r in writer.existing if isinstance(r.get("id"), str)), default=None)
-                for line in _walk_in_parallel(client, writer.path, concurrency, include_private, last,
+                last = max((str(i) for i, _ in output.kept_ids if isinstance(i, str)), default=None)
+                spool_dir = Path(output.part).parent if output.part is not None else None
+                for line in _walk_in_parallel(client, spool_dir, concurrency, include_private, fq, last,
                                               report, progress):
-                    writer.write_line(line)
+                    output.write_line(line)
                     if files_dir is not None:
                         dataset = json.loads(line)
                         resources.extend((dataset.get("name"), r) for r in dataset.get("resources") or [])
@@ -268,22 +165,24 @@ def dump(client: CkanLowlevelClient, kind: str, path: str | Path, *, ids: Iterab
                     if isinstance(shown, Exception):
                         report.errors.append(_error(None, ref, f"show {entity}", shown))
                     else:
-                        writer.write(shown)
+                        output.write(shown)
                         report.count("written")
                         if entity == "dataset":
                             resources.extend((shown.get("name"), r) for r in shown.get("resources") or [])
                     if progress:
                         progress(1)
-    except BaseException:
-        writer.abort()
-        raise
-    writer.close()
-    if files_dir is not None:
-        files = download_files(client, resources, files_dir, concurrency=concurrency, overwrite=overwrite_files)
-        for file_outcome, n in files.counts.items():
-            report.count(f"files {file_outcome}", n)
-        report.errors.extend(files.errors)
-        report.requests += files.requests
+        except KeyboardInterrupt:
+            output.abandon()
+            raise Interrupted(report, output.where) from None
+        except BaseException:
+            output.abandon()
+            raise
+        output.commit()
+        if files_dir is not None:
+            files = download_files(client, resources, files_dir, concurrency=concurrency, overwrite=overwrite_files)
+            for file_outcome, n in files.counts.items():
+                report.count(f"files {file_outcome}", n)
+            report.errors.extend(files.errors)
     return report
 
 
@@ -299,23 +198,27 @@ def _id_ranges(count: int, after: str | None) -> list[tuple[str | None, str | No
     return [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
 
 
-def _walk_in_parallel(client: CkanLowlevelClient, near: Path, concurrency: int, include_private: bool,
-                      after: str | None, report: BulkReport, progress: Progress | None) -> Iterator[str]:
+def _walk_in_parallel(client: CkanLowlevelClient, spool_dir: Path | None, concurrency: int,
+                      include_private: bool, fq: str | None, after: str | None, report: BulkReport,
+                      progress: Progress | None) -> Iterator[str]:
     """Every dataset after ``after`` as a JSON line, in id order, fetched by several keyset walks at once.
 
     The id space is split into ranges walked concurrently; each range is spooled to a temporary
-    file beside the output (bounded memory) and yielded in order once the ranges before it are
-    done, so the output stays in global id order and a cut-off dump resumes from its last id.
+    file (beside the output when it is a regular file; bounded memory) and yielded in order once
+    the ranges before it are done, so the output stays in global id order and a cut-off dump
+    resumes from its last id.
     """
     ranges = _id_ranges(max(1, min(concurrency, 8)), after)
     rows = client.page_size or 1000
 
     def walk(bounds: tuple[str | None, str | None]) -> IO[str]:
-        spool = tempfile.TemporaryFile("w+", encoding="utf-8", dir=near.parent, prefix=".dump-")
+        spool = tempfile.TemporaryFile("w+", encoding="utf-8", dir=spool_dir, prefix=".dump-")
         first = bounds == ranges[0]  # only the first range starts after the resume point, exclusive
-        for page in client.search_pages(None, rows, include_private=include_private,
+        for page in client.search_pages(None, rows, fq=fq, include_private=include_private,
                                         after=bounds[0] if first else None, start=None if first else bounds[0],
                                         before=bounds[1]):
+            if walks.stopping.is_set():
+                break  # another range failed, or the dump was stopped: this walk is not needed
             for dataset in page:
                 spool.write(json.dumps(dataset, ensure_ascii=False, separators=(",", ":")) + "\n")
             report.count("written", len(page))
@@ -324,11 +227,15 @@ def _walk_in_parallel(client: CkanLowlevelClient, near: Path, concurrency: int, 
         spool.seek(0)
         return spool
 
-    for _, spool in run_concurrently(ranges, walk, concurrency=len(ranges), ordered=True):
-        if isinstance(spool, Exception):
-            raise spool
+    walks: Runner[tuple[str | None, str | None], IO[str]] = Runner(
+        ranges, walk, concurrency=len(ranges), ordered=True, fatal=(Exception,))
+    for _, spool in walks:
+        assert not isinstance(spool, Exception)  # an error in any range is fatal: raised, never an outcome
         with spool:
             yield from spool
+
+
+MANIFEST = "manifest.jsonl"
 
 
 def download_files(client: CkanLowlevelClient, resources: Iterable[tuple[Any, Mapping[str, Any]]],
@@ -336,7 +243,8 @@ def download_files(client: CkanLowlevelClient, resources: Iterable[tuple[Any, Ma
     """Download resource files into ``folder/<resource id>/<name>`` concurrently, checked and resumable.
 
     Files already there and complete are skipped; a manifest (``manifest.jsonl``) records each
-    file's path, size and sha256. Nothing is ever written outside ``folder``.
+    file's resource, path, size and sha256 (``load(..., files_dir=folder)`` restores them as
+    uploads). Nothing is ever written outside ``folder``; a failed download leaves no folder.
     """
     from .files import download_resource, resource_path
 
@@ -349,16 +257,31 @@ def download_files(client: CkanLowlevelClient, resources: Iterable[tuple[Any, Ma
     def fetch(item: tuple[Any, Mapping[str, Any]]) -> Any:
         return download_resource(client, item[1], resource_path(root, item[1]), overwrite=overwrite)
 
-    with _Measure(client, report), open(root / "manifest.jsonl", "a", encoding="utf-8") as manifest:
+    with _Measure(client, report), open(root / MANIFEST, "a", encoding="utf-8") as manifest:
         for (dataset_name, resource), outcome in run_concurrently(todo, fetch, concurrency=concurrency):
             if isinstance(outcome, Exception):
                 report.errors.append(_error(None, str(resource.get("id")), "download", outcome))
                 continue
             report.count("skipped" if outcome.skipped else "downloaded")
             manifest.write(json.dumps({"dataset": dataset_name, "resource": resource.get("id"),
+                                       "url_type": resource.get("url_type"),
                                        "path": str(outcome.path.relative_to(root.resolve())),
                                        "size": outcome.size, "sha256": outcome.sha256}, ensure_ascii=False) + "\n")
     return report
+
+
+def read_manifest(folder: str | Path) -> dict[str, tuple[Path, int]]:
+    """The files a dump with files left in ``folder``: resource id → (path, size); the last entry wins."""
+    root = Path(folder)
+    if not (root / MANIFEST).is_file():
+        raise InvalidInput(f"{root} holds no {MANIFEST}: give the folder a dump --with-files wrote")
+    files: dict[str, tuple[Path, int]] = {}
+    for _, entry in read_jsonl(root / MANIFEST):
+        if isinstance(entry, Mapping) and isinstance(entry.get("resource"), str) and entry.get("path"):
+            path = (root / str(entry["path"])).resolve()
+            if path.is_relative_to(root.resolve()) and path.is_file():
+                files[entry["resource"]] = (path, path.stat().st_size)
+    return files
 
 
 # ---------------------------------------------------------------------------- load
@@ -386,108 +309,173 @@ class _Checkpoint:
             self._fh.close()
 
 
-def _name_taken(error: ValidationError) -> bool:
-    text = json.dumps(error.error_dict.get("name", ""))
-    return "already" in text or "in use" in text
+def _with_local_files(portable: dict[str, Any], record: Mapping[str, Any],
+                      files: Mapping[str, tuple[Path, int]]) -> list[tuple[int, Path, int]]:
+    """Point the uploaded resources that have a local file at that file's name (not the source's
+    download URL); return ``(position, path, size)`` of each file to upload after the write."""
+    wanted = []
+    for position, source in enumerate(record.get("resources") or []):
+        if not isinstance(source, Mapping) or source.get("url_type") != "upload" or source.get("id") not in files:
+            continue
+        path, size = files[str(source["id"])]
+        portable["resources"][position]["url"] = path.name
+        wanted.append((position, path, size))
+    return wanted
+
+
+def _keep_unchanged_uploads(portable: dict[str, Any], current: Mapping[str, Any],
+                            wanted: list[tuple[int, Path, int]]) -> list[tuple[int, Path, int]]:
+    """Update resources in place (ids by position); an uploaded file of the same name and size is kept
+    as it is on the server. Returns the files that still need uploading."""
+    old = [r for r in current.get("resources") or [] if isinstance(r, Mapping)]
+    for position, resource in enumerate(portable.get("resources") or []):
+        if position < len(old) and old[position].get("id"):
+            resource["id"] = old[position]["id"]
+    still = []
+    for position, path, size in wanted:
+        there = old[position] if position < len(old) else {}
+        if there.get("url_type") == "upload" and str(there.get("url") or "").endswith("/" + path.name) \
+                and str(there.get("size")) == str(size):
+            portable["resources"][position].update(url=there["url"], url_type="upload", size=there.get("size"))
+        else:
+            still.append((position, path, size))
+    return still
 
 
 def load(client: CkanLowlevelClient, kind: str, path: str | Path, *, mode: str = "upsert",
          concurrency: int = 4, resume: bool = False, checkpoint: str | Path | None = None,
-         error_log: str | Path | None = None, progress: Progress | None = None) -> BulkReport:
-    """Create or update each record of a JSON Lines file; one bad record never stops the run.
+         error_log: str | Path | None = None, default_organization: str | None = None,
+         files_dir: str | Path | None = None, progress: Progress | None = None) -> BulkReport:
+    """Create or update each record of a JSON Lines file (``-``: stdin); one bad record never stops the run.
 
-    Records are made portable first (:func:`~ckan_api_client.objects.portable_dataset`): the
-    owner organization and groups are named by name, so a dump of one site loads into another.
-    ``mode`` is ``upsert`` (create, or update what exists by name), ``create`` or ``update``.
-    A checkpoint file (default ``<path>.checkpoint``) records finished lines, so ``resume`` skips
-    them; ``error_log`` gets one JSON line per failed record.
+    Records are made portable first (:func:`~ckan_api_client.objects.portable_dataset`), so a dump
+    of one site loads into another: a dataset goes to its ``owner_org`` when that names an
+    organization of this site (id or name), else to its embedded organization (by name), else to
+    ``default_organization``. ``mode`` is ``upsert`` (create, or update what exists by name),
+    ``create`` or ``update``. A checkpoint file (default ``<path>.checkpoint``, beside a regular
+    input file only) records finished lines, so ``resume`` skips them; ``error_log`` gets one
+    JSON line per failed record, with the record itself. ``files_dir`` is a folder written by
+    ``dump(..., files_dir=...)``: the files of uploaded resources are uploaded again, so the copies
+    no longer point at the site they came from.
     """
     entity = _check_kind(kind)
     if mode not in ("upsert", "create", "update"):
         raise InvalidInput(f"mode must be upsert, create or update, not {mode!r}")
-    source = Path(path)
-    checkpoint_path = Path(checkpoint) if checkpoint else source.with_name(source.name + ".checkpoint")
-    marks = _Checkpoint(checkpoint_path, resume)
+    if files_dir is not None and entity != "dataset":
+        raise InvalidInput("files are restored with datasets only")
+    checkpoint_path = Path(checkpoint) if checkpoint else side_file(path, ".checkpoint")
+    if resume and checkpoint_path is None:
+        raise InvalidInput("resuming a load from standard input or a special file needs an explicit checkpoint file")
     report = BulkReport(f"load {kind}")
-    log = open(error_log, "a" if resume else "w", encoding="utf-8") if error_log else None
+    with _Measure(client, report):
+        client.check_token()
+        files = read_manifest(files_dir) if files_dir is not None else {}
+        known_orgs: set[str] = set()
+        if entity == "dataset":
+            for org in client.list_group_summaries("organization"):
+                known_orgs.update(str(org[k]) for k in ("id", "name") if org.get(k))
+        marks = _Checkpoint(checkpoint_path, resume)
+        log = open(error_log, "a" if resume else "w", encoding="utf-8") if error_log else None
+        try:
+            _load_records(client, entity, path, mode, concurrency, marks, log, report, known_orgs,
+                          default_organization, files, progress)
+        except KeyboardInterrupt:
+            raise Interrupted(report, None) from None
+        finally:
+            marks.close()
+            if log is not None:
+                log.close()
+    return report
+
+
+def _load_records(client: CkanLowlevelClient, entity: str, path: str | Path, mode: str, concurrency: int,
+                  marks: _Checkpoint, log: IO[str] | None, report: BulkReport, known_orgs: set[str],
+                  default_organization: str | None, files: Mapping[str, tuple[Path, int]],
+                  progress: Progress | None) -> None:
+    from .files import replace_resource_file
 
     def tasks() -> Iterator[tuple[int, Any]]:
-        for number, value in read_jsonl(source):
+        for number, value in read_jsonl(path):
             if number in marks.done:
                 report.count("skipped (done before)")
                 continue
             yield number, value
 
+    show_action = f"{'package' if entity == 'dataset' else entity}_show"
     create_action = f"{'package' if entity == 'dataset' else entity}_create"
 
-    def upsert(portable: dict[str, Any], name: str, step: str) -> str:
-        if step in ("upsert", "create"):
-            try:
-                client.call_action(create_action, portable)
-                return "created"
-            except ValidationError as error:
-                if step == "create" or not _name_taken(error):
-                    raise
-        if entity == "dataset":
-            client.put_dataset({**portable, "id": name})
-        else:
-            client.call_action(f"{entity}_patch", {**portable, "id": name}, read_only=True)
-        return "updated"
-
-    def exists(name: str) -> bool:
+    def find(name: str) -> dict[str, Any] | None:
         try:
-            client.call_action(f"{'package' if entity == 'dataset' else entity}_show", {"id": name})
-            return True
+            found = client.call_action(show_action, {"id": name})
         except NotFound:
-            return False
+            return None
+        return found if isinstance(found, dict) and isinstance(found.get("id"), str) else None
 
-    def write(task: tuple[int, Any], attempts: int = 5) -> str:
-        _, record = task
-        if isinstance(record, Exception):
-            raise InvalidInput(str(record))
-        portable = portable_dataset(record) if entity == "dataset" else portable_group(record)
-        name = portable.get("name")
-        if not isinstance(name, str) or not name:
-            raise InvalidInput("the record has no name")
-        step = mode
+    def update(portable: dict[str, Any], name: str, uploads: list[tuple[int, Path, int]],
+               attempts: int = DEFAULT_ATTEMPTS) -> tuple[Any, list[tuple[int, Path, int]]]:
+        """Update by name; the same update sent again after an unknown outcome changes nothing more."""
         for attempt in range(1, attempts + 1):
             try:
-                outcome = upsert(portable, name, step)
-                return "created" if step == "ensure" else outcome
+                if entity != "dataset":
+                    return client.call_action(f"{entity}_patch", {**portable, "id": name}, read_only=True), []
+                if uploads:
+                    uploads = _keep_unchanged_uploads(portable, client.get_dataset(name), uploads)
+                return client.put_dataset({**portable, "id": name}), uploads
             except CkanError as error:
                 if attempt == attempts or not outcome_unknown(error):
                     raise
-                # The write may have landed: read back before anything is sent again.
                 report.count("uncertain writes resolved by reading back")
-                if not exists(name):
-                    continue  # it did not land: the same step again
-                if step == "update":
-                    continue  # updating again with the same content is harmless
-                if mode == "create":
-                    return "created"
-                step = "ensure"  # our create landed: make sure the content is right with an update
-        raise AssertionError("unreachable")
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
-    try:
-        with _Measure(client, report):
-            for (number, record), outcome in run_concurrently(tasks(), write, concurrency=concurrency):
-                ref = record.get("name") if isinstance(record, Mapping) else None
-                if isinstance(outcome, Exception):
-                    failure = _error(number, ref, f"{mode} {entity}", outcome)
-                    report.errors.append(failure)
-                    if log is not None:
-                        log.write(json.dumps(failure.as_dict(), ensure_ascii=False) + "\n")
-                        log.flush()
-                else:
-                    report.count(outcome)
-                    marks.mark(number)
-                if progress:
-                    progress(1)
-    finally:
-        marks.close()
-        if log is not None:
-            log.close()
-    return report
+    def write(task: tuple[int, Any]) -> str:
+        _, record = task
+        if isinstance(record, Exception):
+            raise InvalidInput(str(record))
+        if entity == "dataset":
+            portable = portable_dataset(record)
+            portable["owner_org"] = owner_org_ref(record, known_orgs.__contains__, default_organization)
+            uploads = _with_local_files(portable, record, files)
+        else:
+            portable, uploads = portable_group(record), []
+        name = portable.get("name")
+        if not isinstance(name, str) or not name:
+            raise InvalidInput("the record has no name")
+        outcome = "updated"
+        if mode == "update":
+            written, uploads = update(portable, name, uploads)
+        else:
+            created = create_resolving(lambda: client.call_action(create_action, portable), lambda: find(name))
+            report.count("uncertain writes resolved by reading back", created.uncertain)
+            if created.outcome is CreateOutcome.TAKEN:  # the name was in use before this run wrote anything
+                if mode == "create":
+                    raise ValidationError(409, f"the name {name!r} is already in use (create only)",
+                                          action=create_action, error={"name": ["That URL is already in use."]})
+                written, uploads = update(portable, name, uploads)
+            else:  # created now, or an earlier attempt of ours landed with this very content
+                written, outcome = created.result, "created"
+        if uploads:
+            resources = written.get("resources") if isinstance(written, Mapping) else None
+            if not isinstance(resources, list) or len(resources) < len(portable.get("resources") or []):
+                resources = client.get_dataset(name).get("resources") or []
+            for position, file_path, _ in uploads:
+                replace_resource_file(client, resources[position]["id"], file_path)
+            report.count("files uploaded", len(uploads))
+        return outcome
+
+    for (number, record), outcome in run_concurrently(tasks(), write, concurrency=concurrency):
+        ref = record.get("name") if isinstance(record, Mapping) else None
+        if isinstance(outcome, Exception):
+            raw = record.text if isinstance(record, BadLine) else record
+            failure = _error(number, ref, f"{mode} {entity}", outcome, raw)
+            report.errors.append(failure)
+            if log is not None:
+                log.write(json.dumps(failure.as_dict(), ensure_ascii=False) + "\n")
+                log.flush()
+        else:
+            report.count(outcome)
+            marks.mark(number)
+        if progress:
+            progress(1)
 
 
 # ---------------------------------------------------------------------------- delete
@@ -502,17 +490,16 @@ def delete(client: CkanLowlevelClient, kind: str, refs: Iterable[str], *, purge:
               "organization": "organization_purge" if purge else "organization_delete",
               "group": "group_purge" if purge else "group_delete"}[entity]
 
-    def remove(ref: str) -> str:
+    def delete_one(ref: str) -> str:
         if not isinstance(ref, str) or not ref:
             raise InvalidInput(f"not an id or name: {ref!r}")
-        try:
-            client.call_action(action, {"id": ref}, read_only=True)  # deleting twice changes nothing
-        except NotFound:
+        if not remove(client, action, ref):
             return "not found"
         return "purged" if purge else "deleted"
 
     with _Measure(client, report):
-        for ref, outcome in run_concurrently(refs, remove, concurrency=concurrency):
+        client.check_token()
+        for ref, outcome in run_concurrently(refs, delete_one, concurrency=concurrency):
             if isinstance(outcome, Exception):
                 report.errors.append(_error(None, str(ref), action, outcome))
             else:

@@ -6,7 +6,9 @@ shared low-level client, so ``--timeout``, retries, ``--insecure`` and ``--max-r
 worker. Machine-readable output goes to stdout, progress and messages to stderr (a progress bar
 only when stderr is a terminal, and never with ``-q``).
 
-Exit codes: 0 all done, 1 usage or connection error, 3 some records failed.
+Every ``-o``/``-i`` takes ``-`` for stdout/stdin; output files are written as ``NAME.part`` and
+renamed when complete. Exit codes: 0 all done, 1 usage, token or connection error, 3 some records
+failed, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -20,20 +22,21 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import click
 
 from . import bulk
 from ._version import __version__
-from .exceptions import CkanError
+from .exceptions import CkanError, DestinationExists, InvalidInput
 from .low_level import CkanLowlevelClient
+from .streams import TextOutput, is_regular_target, read_jsonl
 from .transport import RetryPolicy
 
 # The sync, file and DataStore modules are imported by the commands that use them: a command
 # starts faster without the ones it does not need.
 
-EXIT_OK, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 3
+EXIT_OK, EXIT_ERROR, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 3, 130
 DEFAULT_CONFIG = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "ckan-api-client" / "config.ini"
 
 
@@ -56,6 +59,7 @@ class Settings:
             self._client = CkanLowlevelClient(
                 self.url, self.token or None, timeout=(min(10.0, self.timeout), self.timeout), verify=self.verify,
                 retry=RetryPolicy(max_attempts=max(1, self.retries + 1)), max_rps=self.max_rps)
+            self._client.check_token()  # a token the site does not know would silently act as anonymous
         return self._client
 
 
@@ -73,22 +77,35 @@ def _emit(value: Any) -> None:
 
 
 @contextlib.contextmanager
-def _progress(settings: Settings, label: str, total: int | None = None) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar on stderr when it is a terminal (and not -q); else nothing."""
+def _progress(settings: Settings, label: str, total: int | None = None,
+              unit: str = "records") -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr when it is a terminal (and not -q), else nothing: with the rate and
+    the time left when the total is known, a count and the rate when it is not."""
     if settings.quiet or not sys.stderr.isatty():
         yield None
         return
-    bar: Any
-    with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True) as bar:
-        yield bar.update
+    from tqdm import tqdm
+
+    in_bytes = unit == "B"
+    with tqdm(total=total, desc=label, unit=unit, file=sys.stderr, dynamic_ncols=True, unit_scale=in_bytes,
+              unit_divisor=1024 if in_bytes else 1000) as bar:
+        def advance(n: int) -> None:
+            bar.update(n)
+
+        yield advance
 
 
-def _report(report: bulk.BulkReport, settings: Settings) -> int:
-    _emit(report.summary())
+def _report(report: bulk.BulkReport, settings: Settings, data_on_stdout: bool = False) -> int:
+    """Print the summary (on stderr when the data itself went to stdout) and the first failures."""
+    if data_on_stdout:
+        click.echo(json.dumps(report.summary(), ensure_ascii=False), err=True)
+    else:
+        _emit(report.summary())
     if report.errors and not settings.quiet:
         for error in report.errors[:10]:
             where = f"line {error.line}: " if error.line else ""
-            click.echo(f"failed: {where}{error.ref or ''} {error.error}", err=True)
+            hint = " (--overwrite-files replaces it)" if error.error_type == DestinationExists.__name__ else ""
+            click.echo(f"failed: {where}{error.ref or ''} {error.error}{hint}", err=True)
         if len(report.errors) > 10:
             click.echo(f"... and {len(report.errors) - 10} more failures", err=True)
     return EXIT_PARTIAL if report.errors else EXIT_OK
@@ -179,71 +196,109 @@ def search(settings: Settings, query: str, fq: str | None, include_private: bool
 KIND = click.Choice(["datasets", "organizations", "groups"])
 
 
+OUTPUT = click.Path(path_type=Path, allow_dash=True, dir_okay=False)
+INPUT = click.Path(path_type=Path, allow_dash=True, dir_okay=False)
+
+
 @main.command()
 @click.argument("kind", type=KIND)
 @click.argument("ids", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Every record of this kind.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="JSON Lines file (.gz: gzip).")
+@click.option("-o", "--output", type=OUTPUT, required=True, help="JSON Lines file (.gz: gzip; -: stdout).")
+@click.option("--fq", help="With --all datasets: only those matching this Solr filter, e.g. organization:my-org.")
 @click.option("--include-private", is_flag=True, help="With --all datasets: private ones too.")
-@click.option("--resume", is_flag=True, help="Continue a dump that was cut off.")
-@click.option("--with-files", "files_dir", type=click.Path(path_type=Path), help="Download resource files here.")
+@click.option("--resume", is_flag=True, help="Continue a dump that was cut off (from OUTPUT.part).")
+@click.option("--with-files", "files_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Download resource files into this folder (load --with-files restores them).")
 @click.option("--overwrite-files", is_flag=True, help="Replace files that exist and differ.")
 @click.pass_obj
-def dump(settings: Settings, kind: str, ids: tuple[str, ...], all_: bool, output: Path, include_private: bool,
-         resume: bool, files_dir: Path | None, overwrite_files: bool) -> int:
-    """Write records to a JSON Lines file, through the paged search (not one request per dataset)."""
+def dump(settings: Settings, kind: str, ids: tuple[str, ...], all_: bool, output: Path, fq: str | None,
+         include_private: bool, resume: bool, files_dir: Path | None, overwrite_files: bool) -> int:
+    """Write records to a JSON Lines file, through the paged search (not one request per dataset).
+
+    The file appears under its name only when complete; a dump cut short leaves OUTPUT.part,
+    which --resume continues.
+    """
     if all_ == bool(ids):
         raise click.UsageError("give either --all or some ids")
+    if fq and not (all_ and kind == "datasets"):
+        raise click.UsageError("--fq narrows `dump datasets --all` only")
     client = settings.client()
     total = None
     if all_ and kind == "datasets" and not settings.quiet and sys.stderr.isatty():  # only for the bar
-        total = client.call_action("package_search", {"rows": 0, "include_private": include_private})["count"]
+        query = {"rows": 0, "include_private": include_private, **({"fq": fq} if fq else {})}
+        total = client.call_action("package_search", query)["count"]
     with _progress(settings, f"dump {kind}", total or (len(ids) or None)) as progress:
         report = bulk.dump(client, kind, output, ids=list(ids) if ids else None, include_private=include_private,
-                           resume=resume, concurrency=settings.jobs, files_dir=files_dir,
+                           fq=fq, resume=resume, concurrency=settings.jobs, files_dir=files_dir,
                            overwrite_files=overwrite_files, progress=progress)
-    return _report(report, settings)
+    return _report(report, settings, data_on_stdout=not is_regular_target(output))
 
 
 @main.command()
 @click.argument("kind", type=KIND)
-@click.option("-i", "--input", "input_path", type=click.Path(exists=True, path_type=Path), required=True)
+@click.option("-i", "--input", "input_path", type=INPUT, required=True, help="JSON Lines (.gz too; -: stdin).")
 @click.option("--create-only", is_flag=True, help="Only create; existing names are failures.")
 @click.option("--update-only", is_flag=True, help="Only update existing records (by name).")
+@click.option("--default-organization", help="Organization for datasets whose record names none that exists here.")
+@click.option("--with-files", "files_dir", type=click.Path(path_type=Path, file_okay=False, exists=True),
+              help="Folder of a dump --with-files: upload its files to the resources that were uploads.")
 @click.option("--resume", is_flag=True, help="Skip the lines a previous run finished.")
 @click.option("--checkpoint", type=click.Path(path_type=Path), help="Checkpoint file (default: INPUT.checkpoint).")
-@click.option("--error-log", type=click.Path(path_type=Path), help="Write failed records here (JSON Lines).")
+@click.option("--error-log", type=click.Path(path_type=Path),
+              help="Write each failed record here with its error (JSON Lines), ready to fix and load again.")
 @click.pass_obj
-def load(settings: Settings, kind: str, input_path: Path, create_only: bool, update_only: bool, resume: bool,
-         checkpoint: Path | None, error_log: Path | None) -> int:
-    """Create or update each record of a JSON Lines file; bad records are logged, the rest loaded."""
+def load(settings: Settings, kind: str, input_path: Path, create_only: bool, update_only: bool,
+         default_organization: str | None, files_dir: Path | None, resume: bool, checkpoint: Path | None,
+         error_log: Path | None) -> int:
+    """Create or update each record of a JSON Lines file; bad records are logged, the rest loaded.
+
+    A dataset goes to its owner_org when that names an organization of this site (id or name),
+    else to its embedded organization (by name), else to --default-organization.
+    """
     if create_only and update_only:
         raise click.UsageError("--create-only and --update-only exclude each other")
     mode = "create" if create_only else "update" if update_only else "upsert"
     with _progress(settings, f"load {kind}") as progress:
         report = bulk.load(settings.client(), kind, input_path, mode=mode, concurrency=settings.jobs, resume=resume,
-                           checkpoint=checkpoint, error_log=error_log, progress=progress)
+                           checkpoint=checkpoint, error_log=error_log, default_organization=default_organization,
+                           files_dir=files_dir, progress=progress)
     return _report(report, settings)
+
+
+def _refs_from(input_path: Path) -> Iterator[str]:
+    """Ids or names, one per line, or JSON Lines records with an id or name; a bad line is a usage error."""
+    from .streams import open_input
+
+    with open_input(input_path) as fh:
+        for number, raw in enumerate(fh, start=1):
+            line = raw.strip()
+            if not line.startswith("{"):
+                if line:
+                    yield line
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as error:
+                raise click.UsageError(f"{input_path} line {number} is not JSON: {error}") from None
+            ref = record.get("id") or record.get("name") if isinstance(record, dict) else None
+            if not isinstance(ref, str) or not ref:
+                raise click.UsageError(f"{input_path} line {number} has no id or name")
+            yield ref
 
 
 @main.command()
 @click.argument("kind", type=KIND)
 @click.argument("ids", nargs=-1)
-@click.option("-i", "--input", "input_path", type=click.Path(exists=True, path_type=Path),
-              help="Ids or names, one per line (or JSON Lines records with an id or name).")
+@click.option("-i", "--input", "input_path", type=INPUT,
+              help="Ids or names, one per line, or JSON Lines records with an id or name (-: stdin).")
 @click.option("--purge", is_flag=True, help="Destroy for good instead of marking deleted.")
 @click.pass_obj
 def delete(settings: Settings, kind: str, ids: tuple[str, ...], input_path: Path | None, purge: bool) -> int:
     """Delete records by id or name."""
     refs = list(ids)
     if input_path is not None:
-        for line in input_path.read_text(encoding="utf-8").splitlines():
-            line = line.strip()
-            if line.startswith("{"):
-                record = json.loads(line)
-                refs.append(record.get("id") or record.get("name"))
-            elif line:
-                refs.append(line)
+        refs.extend(_refs_from(input_path))
     if not refs:
         raise click.UsageError("give ids or -i FILE")
     with _progress(settings, f"delete {kind}", len(refs)) as progress:
@@ -252,44 +307,68 @@ def delete(settings: Settings, kind: str, ids: tuple[str, ...], input_path: Path
 
 
 @main.command()
-@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.argument("source", type=INPUT)
 @click.option("--source-name", required=True, help="Names the datasets this source owns.")
-@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
+@click.option("--source-id", "source_id_field", default="id", show_default=True,
+              help="The field of each record that identifies it in the source.")
+@click.option("--dry-run", is_flag=True, help="Stream the plan as JSON Lines; write nothing.")
 @click.option("--default-organization", help="Organization for records that name none.")
 @click.option("--organization-strategy", type=click.Choice(["create", "map", "fail"]), default="create",
               show_default=True)
 @click.option("--group-strategy", type=click.Choice(["create", "map", "fail"]), default="create", show_default=True)
+@click.option("--max-delete", default="50%", show_default=True,
+              help="Refuse a run that would delete more than this (a count, or a % of what the source owns).")
+@click.option("--allow-empty-source", is_flag=True, help="Let an empty source delete everything it owns.")
+@click.option("--state", "state_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="The sync state file (default: one per portal and source under ~/.local/state).")
+@click.option("--no-state", is_flag=True, help="Keep no state: read the owned datasets in full (slower, as correct).")
+@click.option("--clean", "cleaners", multiple=True, type=click.Choice(["names", "tags", "emails", "oversized"]),
+              help="Fix what CKAN refuses: names, tag names, placeholder emails, oversized extras (repeatable).")
 @click.pass_obj
-def sync(settings: Settings, source: Path, source_name: str, dry_run: bool, default_organization: str | None,
-         organization_strategy: str, group_strategy: str) -> int:
-    """Make the portal hold exactly the datasets of SOURCE (JSON Lines); see the sync client."""
-    records = []
-    bad = 0
-    for number, value in bulk.read_jsonl(source):
-        if isinstance(value, dict):
-            records.append(value)
-        else:
-            bad += 1
-            click.echo(f"line {number}: not a dataset record, skipped", err=True)
-    from .syncing import SynchronizationClient
+def sync(settings: Settings, source: Path, source_name: str, source_id_field: str, dry_run: bool,
+         default_organization: str | None, organization_strategy: str, group_strategy: str, max_delete: str,
+         allow_empty_source: bool, state_path: Path | None, no_state: bool, cleaners: tuple[str, ...]) -> int:
+    """Make the portal hold exactly the datasets of SOURCE (JSON Lines, -: stdin); see the sync client.
 
+    A source with records that cannot be read deletes nothing; a run that would delete more than
+    --max-delete of what the source owns stops before writing. With its state file, a run reads
+    only compact search pages, and in full only the datasets whose record changed.
+    """
+    from .planning import DeleteLimit
+    from .syncing import SynchronizationClient, SyncReport
+
+    if no_state and state_path is not None:
+        raise click.UsageError("--state and --no-state exclude each other")
     client = SynchronizationClient(settings.client(), source_name, default_organization=default_organization,
                                    organization_strategy=organization_strategy,  # type: ignore[arg-type]
                                    group_strategy=group_strategy,  # type: ignore[arg-type]
-                                   concurrency=settings.jobs)
-    report = client.sync(records, dry_run=dry_run)
+                                   concurrency=settings.jobs, source_id=source_id_field,
+                                   max_delete=DeleteLimit.parse(max_delete), allow_empty_source=allow_empty_source,
+                                   state=False if no_state else (state_path or True), cleaners=cleaners)
+    records = (value for _, value in read_jsonl(source))
+    report = SyncReport(dry_run=dry_run)
+    with _progress(settings, "sync", unit="records") as progress:
+        if dry_run:
+            for write in client.plan(records, report):
+                if write.operation != "unchanged":
+                    _emit(write.as_dict())
+                if progress is not None:
+                    progress(1)
+        else:
+            report = client.sync(records, progress=(lambda write, status: progress(1)) if progress else None)
     out = report.summary()
-    if dry_run:
-        out["plan"] = {
-            "create": [w.name for w in report.plan.creates],
-            "update": [{"name": w.name, "diff": [str(c) for c in w.changes]} for w in report.plan.updates],
-            "delete": [w.name for w in report.plan.deletes],
-            "organizations_to_create": [o["name"] for o in report.plan.organizations_to_create],
-        }
-    out["conflicts"] = [vars(c) for c in report.plan.conflicts]
-    out["failures"] = [vars(f) for f in report.failures + report.plan.invalid]
-    _emit(out)
-    return EXIT_PARTIAL if (report.failures or report.plan.conflicts or report.plan.invalid or bad) else EXIT_OK
+    if report.refused:
+        out["refused"] = report.refused
+    if report.counts.get("withheld"):
+        click.echo(f"{report.counts['withheld']} deletes withheld: some source records could not be read", err=True)
+    out["conflicts"] = [vars(c) for c in report.conflicts]
+    out["failures"] = [vars(f) for f in report.failures + report.invalid]
+    out["restored"] = report.restored
+    _emit({"operation": "summary", **out})
+    if dry_run and report.refused:
+        click.echo(f"error: a real run would write nothing: {report.refused}", err=True)
+        return EXIT_ERROR
+    return EXIT_PARTIAL if not report.ok else EXIT_OK
 
 
 @main.group()
@@ -329,7 +408,7 @@ def resource_upload(settings: Settings, dataset: str, file: Path, fields: tuple[
 
 @resource.command("download")
 @click.argument("resource_id")
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="File to write (default: the file's name).")
+@click.option("-o", "--output", type=OUTPUT, help="File to write (default: the file's name; -: stdout).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing file that differs.")
 @click.pass_obj
 def resource_download(settings: Settings, resource_id: str, output: Path | None, overwrite: bool) -> int:
@@ -338,9 +417,11 @@ def resource_download(settings: Settings, resource_id: str, output: Path | None,
 
     client = settings.client()
     data = client.call_action("resource_show", {"id": resource_id})
+    if not isinstance(data, dict):
+        raise click.ClickException(f"resource_show gave no resource for {resource_id}")
     dest = output or Path(safe_filename(str(data.get("url") or "").rsplit("/", 1)[-1], fallback=resource_id))
     size = data.get("size") if isinstance(data.get("size"), int) else None
-    with _progress(settings, f"download {dest.name}", size) as progress:
+    with _progress(settings, f"download {dest.name}", size, unit="B") as progress:
         done = [0]
 
         def advance(received: int) -> None:
@@ -349,7 +430,11 @@ def resource_download(settings: Settings, resource_id: str, output: Path | None,
                 done[0] = received
 
         result = download_resource(client, data, dest, overwrite=overwrite, progress=advance)
-    _emit({"path": str(result.path), "size": result.size, "sha256": result.sha256, "skipped": result.skipped})
+    summary = {"path": str(result.path), "size": result.size, "sha256": result.sha256, "skipped": result.skipped}
+    if not is_regular_target(dest):
+        click.echo(json.dumps(summary), err=True)
+    else:
+        _emit(summary)
     return EXIT_OK
 
 
@@ -360,75 +445,112 @@ def datastore() -> None:
 
 @datastore.command("dump")
 @click.argument("resource_id")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help=".csv, or .jsonl (.gz: gzip)")
+@click.option("-o", "--output", type=OUTPUT, required=True, help=".csv, or .jsonl (.gz: gzip; -: JSON Lines to stdout)")
 @click.option("--filters", "filters_json", help="JSON filters, e.g. '{\"year\": 2020}'.")
 @click.pass_obj
 def datastore_dump(settings: Settings, resource_id: str, output: Path, filters_json: str | None) -> int:
     """Write every row of a DataStore table, paged correctly (each row once)."""
     from .datastore import DataStore
 
-    filters = json.loads(filters_json) if filters_json else None
+    filters = _json_option("--filters", filters_json)
     store = DataStore(settings.client(), concurrency=settings.jobs)
     columns = [f["id"] for f in store.info(resource_id) if f["id"] != "_id"]
     rows = 0
-    with _progress(settings, "datastore dump") as progress:
-        with bulk.open_text(output, "w") as fh:
-            writer = csv.DictWriter(fh, fieldnames=columns) if _is_csv(output) else None
+    out = TextOutput(output)
+    try:
+        with _progress(settings, "datastore dump", unit="rows") as progress:
+            writer = csv.DictWriter(out.stream, fieldnames=columns) if _is_csv(output) else None
             if writer is not None:
                 writer.writeheader()
             for row in store.iter_records(resource_id, filters=filters, include_id=False):
                 if writer is not None:
                     writer.writerow({k: _csv_value(v) for k, v in row.items()})
                 else:
-                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    out.write(row)
                 rows += 1
-                if progress is not None and rows % 1000 == 0:
-                    progress(1000)
-    _emit({"operation": "datastore dump", "rows": rows, "path": str(output)})
+                if progress is not None:
+                    progress(1)
+    except BaseException:
+        out.abandon()
+        raise
+    out.commit()
+    summary = {"operation": "datastore dump", "rows": rows, "path": str(output)}
+    if not is_regular_target(output):
+        click.echo(json.dumps(summary), err=True)
+    else:
+        _emit(summary)
     return EXIT_OK
 
 
 @datastore.command("load")
 @click.argument("resource_id", required=False)
-@click.option("-i", "--input", "input_path", type=click.Path(exists=True, path_type=Path), required=True,
-              help=".csv, or .jsonl (.gz: gzip)")
+@click.option("-i", "--input", "input_path", type=INPUT, required=True,
+              help=".csv, or .jsonl (.gz too; -: JSON Lines from stdin)")
 @click.option("--dataset", help="Create a new resource in this dataset for the table (instead of RESOURCE_ID).")
 @click.option("--name", help="Name of the new resource (with --dataset).")
-@click.option("--primary-key", help="Comma-separated primary key (needed for --method upsert/update).")
-@click.option("--method", type=click.Choice(["create", "insert", "upsert", "update"]), default="create",
-              show_default=True, help="create: new table from the file; or write into an existing table.")
+@click.option("--primary-key", help="Comma-separated primary key of a new table (upserts match on it).")
+@click.option("--append", "action", flag_value="append", help="The table exists: add the rows to it.")
+@click.option("--upsert", "action", flag_value="upsert",
+              help="The table exists: update the rows with the same primary key, add the others.")
+@click.option("--replace", "action", flag_value="replace", help="The table exists: drop it and load anew.")
 @click.pass_obj
 def datastore_load(settings: Settings, resource_id: str | None, input_path: Path, dataset: str | None,
-                   name: str | None, primary_key: str | None, method: str) -> int:
-    """Load rows from a CSV or JSON Lines file into a DataStore table, in chunks."""
+                   name: str | None, primary_key: str | None, action: str | None) -> int:
+    """Load rows from a CSV or JSON Lines file into a DataStore table, in chunks.
+
+    A table that already exists is written only when told how: --append, --upsert or --replace.
+    """
     from .datastore import DataStore
 
-    if method == "create" and bool(resource_id) == bool(dataset):
-        raise click.UsageError("give either RESOURCE_ID or --dataset to create a table")
-    if method != "create" and not resource_id:
-        raise click.UsageError(f"--method {method} writes into an existing table: give its RESOURCE_ID")
+    if bool(resource_id) == bool(dataset):
+        raise click.UsageError("give either RESOURCE_ID (the table of that resource) or --dataset (a new resource)")
     store = DataStore(settings.client(), concurrency=settings.jobs)
-    if _is_csv(input_path):
-        handle = bulk.open_text(input_path, "r")
-        records: Any = csv.DictReader(handle)
-    else:
-        handle = None
-        records = (value for _, value in bulk.read_jsonl(input_path))
-    try:
-        key = primary_key.split(",") if primary_key else None
-        if method == "create":
-            target = store.create(resource_id, resource={"package_id": dataset, "name": name or input_path.name}
-                                  if dataset else None, records=records, primary_key=key)
-            sent = None
-        else:
-            assert resource_id is not None
-            target = resource_id
-            sent = store.upsert(resource_id, records, method=method)
-    finally:
-        if handle is not None:
-            handle.close()
-    _emit({"operation": f"datastore load ({method})", "resource_id": target, **({"rows": sent} if sent else {})})
+    key = primary_key.split(",") if primary_key else None
+    if resource_id and store.exists(resource_id):
+        if action is None:
+            raise click.UsageError(f"resource {resource_id} already has a DataStore table: pass --append to add the "
+                                   "rows, --upsert to update rows by primary key, or --replace to load it anew")
+        if action == "replace":
+            store.delete_table(resource_id)
+    elif action in ("append", "upsert"):
+        raise click.UsageError(f"--{action} writes into an existing table, and resource {resource_id or '(new)'} "
+                               "has none")
+    rows = [0]
+    with _progress(settings, "datastore load", unit="rows") as progress:
+        def counted(records: Iterable[Any]) -> Iterator[Any]:
+            for number, record in enumerate(records, start=1):
+                if isinstance(record, Exception):
+                    raise InvalidInput(f"{input_path}: {record}")
+                rows[0] = number
+                if progress is not None:
+                    progress(1)
+                yield record
+
+        with contextlib.ExitStack() as stack:
+            if _is_csv(input_path):
+                from .streams import open_input
+
+                records: Iterable[Any] = csv.DictReader(stack.enter_context(open_input(input_path)))
+            else:
+                records = (value for _, value in read_jsonl(input_path))
+            if action in ("append", "upsert"):
+                assert resource_id is not None
+                store.upsert(resource_id, counted(records), method="insert" if action == "append" else "upsert")
+                target = resource_id
+            else:
+                target = store.create(resource_id, resource={"package_id": dataset, "name": name or input_path.name}
+                                      if dataset else None, records=counted(records), primary_key=key)
+    _emit({"operation": f"datastore load ({action or 'create'})", "resource_id": target, "rows": rows[0]})
     return EXIT_OK
+
+
+def _json_option(option: str, value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError as error:
+        raise click.UsageError(f"{option} must be JSON: {error}") from None
 
 
 def _is_csv(path: Path) -> bool:
@@ -440,18 +562,28 @@ def _csv_value(value: Any) -> Any:
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Entry point: run the command, map errors to exit codes (1 usage/connection, 3 partial)."""
+    """Entry point: run the command, map errors to exit codes (1 usage/token/connection, 3 partial, 130 interrupted)."""
     try:
         result = main.main(args=argv, prog_name="ckan-api-client", standalone_mode=False)
     except click.exceptions.Exit as done:
         return int(done.exit_code)
-    except click.Abort:
-        click.echo("aborted", err=True)
-        return EXIT_ERROR
+    except bulk.Interrupted as stopped:
+        summary = stopped.report.summary()
+        kept = f"; what was written is in {stopped.where}: run the same command with --resume to finish" \
+            if stopped.where else ""
+        click.echo(f"interrupted after {summary.get('written', 0) + summary.get('created', 0)} records{kept}", err=True)
+        return EXIT_INTERRUPTED
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("interrupted", err=True)
+        return EXIT_INTERRUPTED
     except click.ClickException as error:
         error.show()
         return EXIT_ERROR
-    except CkanError as error:  # connection, HTTP, bad input: all one clear line
+    except DestinationExists as error:
+        click.echo(f"error: {error.path} exists and differs from the resource: pass --overwrite to replace it",
+                   err=True)
+        return EXIT_ERROR
+    except CkanError as error:  # connection, HTTP, token, bad input: all one clear line
         click.echo(f"error: {error}", err=True)
         return EXIT_ERROR
     return int(result or 0)

@@ -20,8 +20,8 @@ import decimal
 import math
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
-from .bulk import run_concurrently
-from .exceptions import BadApiError, InvalidInput
+from .concurrency import run_concurrently
+from .exceptions import BadApiError, InvalidInput, NotFound
 from .low_level import CkanLowlevelClient
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -171,6 +171,14 @@ class DataStore:
         self.client.call_action("datastore_delete", {"resource_id": resource_id, "force": True})
 
     # ------------------------------------------------------------------ reading
+
+    def exists(self, resource_id: str) -> bool:
+        """True when the resource has a DataStore table."""
+        try:
+            self.client.call_action("datastore_search", {"resource_id": resource_id, "limit": 0})
+        except NotFound:
+            return False
+        return True
 
     def info(self, resource_id: str) -> list[dict[str, Any]]:
         """The table's fields (id, type), from a search with no rows."""

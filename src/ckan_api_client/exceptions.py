@@ -18,6 +18,9 @@
     ├── BadApiError                 an ok status but a body of the wrong shape
     ├── RedirectError               a redirect that would drop the request body or leave the host
     ├── DownloadError               a file download that is not the file (HTML page, wrong size or hash)
+    │   └── DestinationExists       the local file exists and differs (not replaced unless asked)
+    ├── InvalidToken                the server does not recognise the API token (it would act as anonymous)
+    ├── MassDeleteRefused           a sync would delete more than its limit allows: nothing was written
     └── InvalidInput                bad input caught before any request (also a ValueError)
 
 No exception carries the API token: messages come from the server's answer and are scrubbed of
@@ -45,6 +48,9 @@ __all__ = [
     "RedirectError",
     "DownloadError",
     "InvalidInput",
+    "InvalidToken",
+    "DestinationExists",
+    "MassDeleteRefused",
     "OperationFailure",
     "ConcurrentModification",
     "outcome_unknown",
@@ -199,6 +205,22 @@ class RedirectError(CkanError):
 
 class DownloadError(CkanError):
     """What came back is not the file: an HTML page, or a size or hash that does not match."""
+
+
+class DestinationExists(DownloadError):
+    """The file to write exists and differs from what would be written; ``path`` says which."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class InvalidToken(CkanError):
+    """The server does not recognise the API token: CKAN would silently treat every call as anonymous."""
+
+
+class MassDeleteRefused(CkanError):
+    """A sync would delete more than it is allowed to (or the source is empty or unreadable): nothing was written."""
 
 
 class InvalidInput(CkanError, ValueError):

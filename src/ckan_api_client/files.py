@@ -15,15 +15,17 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import IO, Any, Callable, Mapping
 from urllib.parse import unquote, urlsplit
 
 from .actions import UploadFile
-from .exceptions import DownloadError, InvalidInput
+from .exceptions import DestinationExists, DownloadError, InvalidInput
 from .low_level import CkanLowlevelClient, _expect_dict
+from .streams import is_regular_target, is_stdio
 
 __all__ = ["download_resource", "upload_resource", "replace_resource_file", "DownloadResult", "safe_filename",
            "resource_path"]
@@ -135,9 +137,11 @@ def download_resource(client: CkanLowlevelClient, resource: Mapping[str, Any] | 
     url = data.get("url")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise InvalidInput(f"resource {data.get('id')} has no http(s) URL to download: {url!r}")
-    dest = Path(dest)
     declared = _declared_hash(data) if verify else None
     size = _declared_size(data) if verify else None
+    if not is_regular_target(dest):
+        return _download_through(client, data, url, dest, declared, size, progress)
+    dest = Path(dest)
     if dest.exists():
         digest, other = _file_digests(dest, declared[0] if declared else None)
         complete = (size is None or dest.stat().st_size == size) and \
@@ -145,50 +149,104 @@ def download_resource(client: CkanLowlevelClient, resource: Mapping[str, Any] | 
         if complete and (size is not None or declared is not None or not overwrite):
             return DownloadResult(dest, dest.stat().st_size, digest, skipped=True)
         if not overwrite:
-            raise DownloadError(f"{dest} exists and differs from the resource: pass overwrite=True to replace it")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+            raise DestinationExists(f"{dest} exists and differs from the resource (not replaced unless asked)",
+                                    str(dest))
     part = dest.with_name(dest.name + ".part")
     offset = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={offset}-"} if offset else {}
-    response = client.transport.request("GET", url, headers=headers, stream=True, idempotent=True,
-                                        action="download")
+    made_folder = not dest.parent.exists()
+    try:
+        response = client.transport.request("GET", url, headers=headers, stream=True, idempotent=True,
+                                            action="download")
+    except BaseException:
+        _remove_if_empty(dest.parent, made_folder)
+        raise
+    dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         if offset and response.status_code != 206:
             offset = 0  # the server sent the whole file again: start over
-        content_type = response.headers.get("Content-Type", "").lower()
         digests = _Digests(declared[0] if declared else None)  # hashed as it arrives: the file is read once
         if offset:
             digests.update_from(part)
-        first = True
-        written = offset
         with open(part, "ab" if offset else "wb") as out:
-            for chunk in response.iter_content(chunk_size=CHUNK):
-                if first and not offset and not _expects_html(data):
-                    head = chunk[:512].lstrip().lower()
-                    if "text/html" in content_type or head.startswith((b"<!doctype html", b"<html")):
-                        raise DownloadError(
-                            f"{url} answered an HTML page where a {data.get('format') or 'data'} file was expected "
-                            "(a login or error page?)")
-                first = False
-                out.write(chunk)
-                digests.update(chunk)
-                written += len(chunk)
-                if progress is not None:
-                    progress(written)
+            written = _copy_body(response, out, data, url, digests, offset, progress)
+        failure = _incomplete(url, written, digests, size, declared)
+        if failure is not None:
+            raise DownloadError(failure)
     except DownloadError:
         part.unlink(missing_ok=True)
+        _remove_if_empty(dest.parent, made_folder)
         raise
     finally:
         response.close()
+    os.replace(part, dest)
+    return DownloadResult(dest, written, digests.result()[0])
+
+
+def _download_through(client: CkanLowlevelClient, data: Mapping[str, Any], url: str, dest: str | Path,
+                      declared: tuple[str, str] | None, size: int | None,
+                      progress: Callable[[int], None] | None) -> DownloadResult:
+    """Stream a file straight into stdout (``-``) or a special file: no ``.part``, no rename, no resume.
+    The checks still run; a file that fails them raises after its bytes went out."""
+    response = client.transport.request("GET", url, stream=True, idempotent=True, action="download")
+    digests = _Digests(declared[0] if declared else None)
+    try:
+        sink: IO[bytes] = sys.stdout.buffer if is_stdio(dest) else open(dest, "wb")
+        try:
+            written = _copy_body(response, sink, data, url, digests, 0, progress)
+        finally:
+            if sink is sys.stdout.buffer:
+                sink.flush()
+            else:
+                sink.close()
+    finally:
+        response.close()
+    failure = _incomplete(url, written, digests, size, declared)
+    if failure is not None:
+        raise DownloadError(f"{failure} (the bytes were already written to {dest})")
+    return DownloadResult(Path(dest), written, digests.result()[0])
+
+
+def _copy_body(response: Any, out: IO[bytes], data: Mapping[str, Any], url: str, digests: _Digests,
+               offset: int, progress: Callable[[int], None] | None) -> int:
+    """Copy a streamed body into ``out``, hashing as it goes; refuse an HTML page where a file was meant."""
+    content_type = response.headers.get("Content-Type", "").lower()
+    first = True
+    written = offset
+    for chunk in response.iter_content(chunk_size=CHUNK):
+        if first and not offset and not _expects_html(data):
+            head = chunk[:512].lstrip().lower()
+            if "text/html" in content_type or head.startswith((b"<!doctype html", b"<html")):
+                raise DownloadError(
+                    f"{url} answered an HTML page where a {data.get('format') or 'data'} file was expected "
+                    "(a login or error page?)")
+        first = False
+        out.write(chunk)
+        digests.update(chunk)
+        written += len(chunk)
+        if progress is not None:
+            progress(written)
+    return written
+
+
+def _incomplete(url: str, written: int, digests: _Digests, size: int | None,
+                declared: tuple[str, str] | None) -> str | None:
+    """Why the file received is not the resource's file (None when it is, as far as it declares)."""
     digest, other = digests.result()
     if size is not None and written != size:
-        part.unlink(missing_ok=True)
-        raise DownloadError(f"{url}: got {written} bytes, the resource declares {size}")
+        return f"{url}: got {written} bytes, the resource declares {size}"
     if declared is not None and (other or digest) != declared[1]:
-        part.unlink(missing_ok=True)
-        raise DownloadError(f"{url}: the {declared[0]} of the file does not match the resource's hash")
-    os.replace(part, dest)
-    return DownloadResult(dest, written, digest)
+        return f"{url}: the {declared[0]} of the file does not match the resource's hash"
+    return None
+
+
+def _remove_if_empty(folder: Path, made_here: bool) -> None:
+    """Leave no empty folder behind a download that failed (only one this download made)."""
+    if made_here:
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # not empty, or already gone
 
 
 def upload_resource(client: CkanLowlevelClient, dataset: str | Mapping[str, Any], file: UploadFile, *,

@@ -16,9 +16,10 @@ from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 from .actions import UploadFile
 from .files import replace_resource_file, upload_resource
-from .exceptions import BadApiError, ConcurrentModification, InvalidInput, NotFound, ValidationError
+from .exceptions import InvalidInput, NotFound
 from .low_level import CkanLowlevelClient, _expect_dict
 from .objects import ApiObject, Dataset, Group, License, Organization, Resource
+from .writes import remove, revise_dataset
 
 __all__ = ["CkanHighlevelClient"]
 
@@ -81,13 +82,6 @@ class CkanHighlevelClient:
     def close(self) -> None:
         self.client.close()
 
-    def _remove(self, action: str, ref: str) -> None:
-        """Call a delete or purge action; what is already gone counts as done."""
-        try:
-            self.client.call_action(action, {"id": ref})
-        except NotFound:
-            pass
-
     def __enter__(self) -> "CkanHighlevelClient":
         return self
 
@@ -131,27 +125,9 @@ class CkanHighlevelClient:
         to_set, removed = changed_fields(obj, base)
         if not to_set and not removed:
             return obj
-        match: dict[str, Any] = {"id": base["id"]}
-        if check_concurrent and base.get("metadata_modified"):
-            match["metadata_modified"] = base["metadata_modified"]
-        # Lists and dicts are merged item by item by package_revise: drop them first to replace them.
-        drop = [f"-{k}" for k in removed] + [f"-{k}" for k, v in to_set.items()
-                                               if isinstance(v, (list, dict)) or isinstance(base.get(k), (list, dict))]
-        payload: dict[str, Any] = {"match": match, "update": to_set}
-        if drop:
-            payload["filter"] = drop
-        try:
-            result = self.client.call_action("package_revise", payload)
-        except ValidationError as error:
-            if "match" in error.error_dict:
-                raise ConcurrentModification(
-                    error.status_code, f"dataset {base.get('name') or base['id']} changed on the server since it "
-                    "was read: read it again and re-apply the change", error.original, action=error.action,
-                    url=error.url, error=error.error) from None
-            raise
-        if not isinstance(result, dict) or not isinstance(result.get("package"), dict):
-            raise BadApiError("package_revise did not return the package", action="package_revise")
-        return _loaded(Dataset, result["package"])
+        modified = base.get("metadata_modified") if check_concurrent else None
+        saved = revise_dataset(self.client, base["id"], modified, to_set, removed, current=base)
+        return _loaded(Dataset, saved)
 
     def save_dataset(self, dataset: Dataset) -> Dataset:
         """Create the dataset if it has no id, else update it."""
@@ -160,7 +136,7 @@ class CkanHighlevelClient:
     def delete_dataset(self, ref: str, *, purge: bool = False) -> None:
         """Delete (or, with ``purge``, destroy for good) a dataset; missing ones are ignored."""
         if purge:
-            self._remove("dataset_purge", ref)
+            remove(self.client, "dataset_purge", ref)
         else:
             self.client.delete_dataset(ref)
 
@@ -206,7 +182,7 @@ class CkanHighlevelClient:
         return _loaded(Resource, replace_resource_file(self.client, resource_id, file, progress=progress))
 
     def delete_resource(self, resource_id: str) -> None:
-        self._remove("resource_delete", resource_id)
+        remove(self.client, "resource_delete", resource_id)
 
     def reorder_resources(self, dataset_ref: str, resource_ids: list[str]) -> None:
         """Put the dataset's resources in this order (ids not named keep their order after them)."""
@@ -265,7 +241,7 @@ class CkanHighlevelClient:
         if purge:
             self.client.delete_organization(ref)
         else:
-            self._remove("organization_delete", ref)
+            remove(self.client, "organization_delete", ref)
 
     def list_groups(self) -> list[str]:
         return self.client.list_groups()
@@ -287,7 +263,7 @@ class CkanHighlevelClient:
         if purge:
             self.client.delete_group(ref)
         else:
-            self._remove("group_delete", ref)
+            remove(self.client, "group_delete", ref)
 
     def resolve_organization(self, ref: str) -> Organization | None:
         """The organization with this name or id, or None; remembered for this client."""

@@ -141,6 +141,11 @@ class CkanLowlevelClient:
         """The site's CKAN version and extensions (``status_show``, read once)."""
         return self.actions.capabilities
 
+    def check_token(self) -> None:
+        """Raise :class:`~ckan_api_client.exceptions.InvalidToken` if the server does not recognise the
+        token (once per client; see :meth:`ActionClient.check_token`)."""
+        self.actions.check_token()
+
     def close(self) -> None:
         self.transport.close()
 

@@ -16,13 +16,14 @@ side leaves them empty.
 from __future__ import annotations
 
 import copy
+import mimetypes
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping, TypeVar
+from typing import Any, Callable, ClassVar, Mapping, TypeVar
 
 from .exceptions import InvalidInput
 
 __all__ = ["ApiObject", "Dataset", "Resource", "Organization", "Group", "License", "Change", "diff",
-           "format_diff"]
+           "format_diff", "portable_dataset", "portable_group", "owner_org_ref"]
 
 T = TypeVar("T", bound="ApiObject")
 
@@ -190,6 +191,16 @@ def _emit_extras(obj: ApiObject, out: dict[str, Any], extras: dict[str, Any]) ->
     _emit_list(obj, out, "extras", extras, _extras_mapping, build)
 
 
+def canonical_format(value: str) -> str:
+    """A resource format as CKAN stores it: it keeps ``CSV`` for ``csv`` and ``MP4`` for ``video/mp4``."""
+    text = value.strip()
+    if "/" in text:
+        extension = mimetypes.guess_extension(text.split(";")[0].strip().lower())
+        if extension:
+            return extension.lstrip(".").upper()
+    return text.upper()
+
+
 @dataclass(eq=True)
 class Resource(ApiObject):
     """A resource of a dataset."""
@@ -204,6 +215,12 @@ class Resource(ApiObject):
         "webstore_last_updated"})
     SERVER_FILLED: ClassVar[frozenset[str]] = frozenset({
         "mimetype", "mimetype_inner", "format", "size", "hash", "last_modified", "url_type", "resource_type"})
+
+    @classmethod
+    def _normalize_value(cls, key: str, value: Any) -> Any:
+        if key == "format" and isinstance(value, str):
+            return canonical_format(value)
+        return value
 
     id: str | None = None
     name: str | None = None
@@ -293,6 +310,13 @@ class Dataset(ApiObject):
         _emit_extras(self, out, self.extras)
         if self.resources or "resources" in self._raw_lists:
             out["resources"] = [r.to_api() for r in self.resources]
+
+    @classmethod
+    def _normalize(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        out = super()._normalize(data)
+        if "title" not in out and isinstance(data.get("name"), str) and data["name"]:
+            out["title"] = data["name"]  # CKAN fills an empty title with the name: the same thing
+        return out
 
     @classmethod
     def _normalize_value(cls, key: str, value: Any) -> Any:
@@ -477,6 +501,26 @@ def portable_dataset(record: Mapping[str, Any]) -> dict[str, Any]:
             resources.append(cleaned)
         out["resources"] = resources
     return out
+
+
+def owner_org_ref(record: Mapping[str, Any], resolves: Callable[[str], bool],
+                  default: str | None = None) -> str | None:
+    """The organization a dataset record goes to on a destination site.
+
+    An explicit ``owner_org`` that ``resolves`` there (an id or name it knows) wins: a user who edits
+    it to move records means it. Otherwise the embedded ``organization``'s name (a dump of another
+    site names its organizations by ids that mean nothing here), then ``owner_org`` as given (to be
+    refused by the server with a clear error), then ``default``.
+    """
+    owner = record.get("owner_org")
+    if isinstance(owner, str) and owner and resolves(owner):
+        return owner
+    org = record.get("organization")
+    if isinstance(org, Mapping) and isinstance(org.get("name"), str) and org["name"]:
+        return str(org["name"])
+    if isinstance(owner, str) and owner:
+        return owner
+    return default
 
 
 def portable_group(record: Mapping[str, Any]) -> dict[str, Any]:

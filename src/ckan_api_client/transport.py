@@ -29,6 +29,7 @@ import ipaddress
 import json
 import logging
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ ERROR_BODY_LIMIT = 64 * 1024
 DEFAULT_MAX_RESPONSE = 1 << 30
 """Largest ok answer read into memory (1 GiB): an endless or absurd body is an error, not a hang."""
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+_API_SUFFIX = re.compile(r"/api(/\d+)?(/action(/[A-Za-z_]*)?)?/?$")
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
 
@@ -160,6 +162,13 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _name_not_found(error: requests.RequestException) -> bool:
+    """True when the host name did not resolve (DNS), as opposed to a refused or lost connection."""
+    reason = error.args[0] if error.args else None
+    inner = getattr(reason, "reason", reason)
+    return isinstance(inner, urllib3.exceptions.NameResolutionError)
 
 
 def _parse_retry_after(value: str | None) -> float | None:
@@ -296,6 +305,11 @@ class Transport:
         parts = urlsplit(base_url.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise exc.InvalidInput(f"base_url must be an http(s) URL, got {base_url!r}")
+        api_suffix = _API_SUFFIX.search(parts.path)
+        if api_suffix:
+            root = f"{parts.scheme}://{parts.netloc}{parts.path[:api_suffix.start()]}"
+            raise exc.InvalidInput(f"{base_url!r} is an API address: give the site's root URL instead, "
+                                   f"e.g. {root!r}")
         self.base_url = base_url.strip().rstrip("/")
         self._host = (parts.hostname or "").lower()
         self._port = parts.port
@@ -418,6 +432,8 @@ class Transport:
             except requests.RequestException as error:
                 failure = self._transport_error(error, action, url)
                 retryable = idempotent or not failure.request_sent or policy.retry_writes
+                if _name_not_found(error) and not self._same_origin(url):
+                    retryable = False  # another site's name that does not resolve (a dead link): once is enough
                 if retryable and attempt < policy.max_attempts:
                     delay = policy.backoff(attempt)
                     self._wait_to_retry(method, url, action, type(failure).__name__, attempt, policy, delay)
@@ -519,7 +535,10 @@ class Transport:
                                           urllib3.exceptions.NameResolutionError))
         if isinstance(error, requests.exceptions.SSLError):
             not_sent = True
-        message = self._scrub(f"{type(error).__name__}: {error}")
+        if _name_not_found(error):
+            message = f"the host name of {url} does not resolve (DNS)"
+        else:
+            message = self._scrub(f"{type(error).__name__}: {error}")
         cls = exc.RequestTimeout if isinstance(error, requests.Timeout) else exc.TransportError
         return cls(message, action=action, url=url, request_sent=not not_sent)
 

@@ -1,0 +1,153 @@
+"""The sync state: an embedded SQLite file per (portal, source), a cache of what the last runs wrote.
+
+Per source id it keeps the dataset's id and name on the portal, a hash of the content last written,
+and the portal's ``metadata_modified`` after that write. With it, a sync reads the portal's owned
+datasets as compact search pages and reads a dataset in full only when the source record changed
+(its hash) or the dataset was edited on the portal (its ``metadata_modified``).
+
+The state is a cache, never the truth: every entry is trusted only while the portal's own
+``dataset id`` and ``metadata_modified`` still match it, and a run without it (a new machine, a
+deleted file) reads the owned datasets in full and is as correct, only slower. A file that is not
+a state file, or belongs to another portal or source, raises :class:`StateError` before anything
+is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+from urllib.parse import urlsplit
+
+from .exceptions import CkanError
+
+__all__ = ["SyncState", "StateEntry", "StateError", "default_state_path"]
+
+SCHEMA_VERSION = 1
+_APPLICATION_ID = 0x434B414E  # "CKAN": marks the file as ours in SQLite's header
+
+
+class StateError(CkanError):
+    """The state file cannot be used (corrupt, not a state file, another portal's or source's)."""
+
+
+@dataclass(frozen=True)
+class StateEntry:
+    dataset_id: str
+    name: str
+    content_hash: str
+    metadata_modified: str
+
+
+def state_home() -> Path:
+    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "ckan-api-client"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "x"
+
+
+def default_state_path(portal_url: str, source_name: str) -> Path:
+    """``~/.local/state/ckan-api-client/sync/<portal>/<source>.sqlite`` (``$XDG_STATE_HOME`` honoured)."""
+    parts = urlsplit(portal_url)
+    portal = _slug(f"{parts.hostname or 'portal'}{'-' + str(parts.port) if parts.port else ''}{parts.path}")
+    digest = hashlib.sha256(f"{portal_url.rstrip('/')}\n{source_name}".encode()).hexdigest()[:10]
+    return state_home() / "sync" / portal / f"{_slug(source_name)}-{digest}.sqlite"
+
+
+class SyncState:
+    """The state file of one (portal, source); safe to use from several threads."""
+
+    def __init__(self, path: str | os.PathLike[str], portal_url: str, source_name: str) -> None:
+        self.path = Path(path)
+        self.portal_url = portal_url.rstrip("/")
+        self.source_name = source_name
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        existed = self.path.exists() and self.path.stat().st_size > 0
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            if existed:
+                self._check()
+            else:
+                self._create()
+        except sqlite3.DatabaseError as error:
+            raise StateError(f"{self.path} is not a readable sync state file ({error}): remove it (the next run "
+                             "reads the portal in full and writes a new one) or give another --state") from None
+
+    def _create(self) -> None:
+        self._db.executescript(f"""
+            PRAGMA application_id = {_APPLICATION_ID};
+            PRAGMA user_version = {SCHEMA_VERSION};
+            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS entries (
+                source_id TEXT PRIMARY KEY, dataset_id TEXT NOT NULL, name TEXT NOT NULL,
+                content_hash TEXT NOT NULL, metadata_modified TEXT NOT NULL);
+        """)
+        self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                             [("portal", self.portal_url), ("source", self.source_name)])
+
+    def _check(self) -> None:
+        app_id = self._db.execute("PRAGMA application_id").fetchone()[0]
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if app_id != _APPLICATION_ID:
+            raise StateError(f"{self.path} is not a ckan-api-client sync state file: give another --state")
+        if version != SCHEMA_VERSION:
+            raise StateError(f"{self.path} is a sync state of format {version}, this version reads {SCHEMA_VERSION}: "
+                             "remove it (the next run reads the portal in full)")
+        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        if (meta.get("portal"), meta.get("source")) != (self.portal_url, self.source_name):
+            raise StateError(f"{self.path} is the sync state of source {meta.get('source')!r} on {meta.get('portal')}, "
+                             f"not of {self.source_name!r} on {self.portal_url}: give this run its own --state")
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM entries").fetchone()[0])
+
+    def lookup(self, source_ids: Iterable[str]) -> dict[str, StateEntry]:
+        """The entries of these source ids (a page of them at a time keeps memory flat)."""
+        wanted = list(source_ids)
+        found: dict[str, StateEntry] = {}
+        with self._lock:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                rows = self._db.execute(
+                    "SELECT source_id, dataset_id, name, content_hash, metadata_modified FROM entries "
+                    f"WHERE source_id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+                for source_id, *values in rows:
+                    found[source_id] = StateEntry(*values)
+        return found
+
+    def entries(self) -> Iterator[tuple[str, StateEntry]]:
+        with self._lock:
+            rows = self._db.execute("SELECT source_id, dataset_id, name, content_hash, metadata_modified "
+                                    "FROM entries").fetchall()
+        for source_id, *values in rows:
+            yield source_id, StateEntry(*values)
+
+    def record(self, source_id: str, entry: StateEntry) -> None:
+        """Remember what was just written (or found to be as wanted)."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)",
+                             (source_id, entry.dataset_id, entry.name, entry.content_hash, entry.metadata_modified))
+
+    def forget(self, source_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM entries WHERE source_id = ?", (source_id,))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "SyncState":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
