@@ -14,6 +14,8 @@ P3  sync of the 1,839 depositar records, then re-syncs of the unchanged source w
     without it: requests and seconds, as a share of the first full sync (target: <= 2% of its time)
 P6  peak memory (VmHWM) of the sync: a dry run of 300,000 synthetic records streamed from stdin, and
     real syncs of 1k, 2k and 5k records (target: flat, under 300 MB at 300k)
+P8  mirror of the 1,839 depositar datasets into a second stack vs ``ckanapi dump datasets --all |
+    ckanapi load datasets`` on the same pair, and the re-run of the unchanged mirror: requests, seconds
 """
 
 from __future__ import annotations
@@ -425,10 +427,61 @@ def p6_sync_memory(env: dict[str, str], workdir: Path) -> None:
     report("P6", "dry run of 300,000 records: peak RSS", peak, "MiB", None, None, "(target: < 300 MiB, flat)")
 
 
+DESTINATION_PORTS = {"CKAN_STACK_DIR": str(REPO / ".ckan-stack-bench-destination"), "CKAN_STACK_CKAN_PORT": "25100",
+                     "CKAN_STACK_PG_PORT": "25532", "CKAN_STACK_REDIS_PORT": "26479", "CKAN_STACK_SOLR_PORT": "29083"}
+
+
+def destination_stack(records: list[dict[str, Any]], with_organizations: bool) -> dict[str, str]:
+    """A second bench stack, emptied; with the records' organizations (ckanapi load needs them) or none."""
+    env = dict(os.environ, **DESTINATION_PORTS)
+    subprocess.run([str(STACK), "reset"], env=env, check=True, capture_output=True)
+    out = subprocess.run([str(STACK), "env"], env=env, capture_output=True, text=True, check=True).stdout
+    site = dict(line.split("=", 1) for line in out.splitlines())
+    if with_organizations:
+        from ckan_api_client import CkanLowlevelClient
+        from ckan_api_client.concurrency import run_concurrently
+
+        client = CkanLowlevelClient(site["CKAN_URL"], site["CKAN_API_TOKEN"])
+        for _ in run_concurrently(organizations_of(records), lambda o: client.call_action("organization_create", o),
+                                  concurrency=4):
+            pass
+    return site
+
+
+def p8_mirror(env: dict[str, str], records: list[dict[str, Any]], workdir: Path) -> None:
+    source = ["--from", env["CKAN_URL"], "--from-token", env["CKAN_API_TOKEN"], "--include-private"]
+    target = destination_stack(records, with_organizations=False)
+    mirror = [*OURS, "--url", target["CKAN_URL"], "--token", target["CKAN_API_TOKEN"], "-q", "mirror", *source,
+              "--state", str(workdir / "p8.sqlite")]
+    runs = []
+    for label in ("first", "unchanged re-run"):
+        started = time.perf_counter()
+        out = run(mirror)
+        seconds = time.perf_counter() - started
+        summary = json.loads(out.stdout.strip().splitlines()[-1])
+        runs.append((label, seconds, summary))
+        datasets = summary["datasets"]
+        print(f"    mirror {label}: {datasets['created']} created, {datasets['unchanged']} unchanged, "
+              f"{datasets['failures']} failed, {datasets['requests']} destination requests", flush=True)
+    target = destination_stack(records, with_organizations=True)
+    auth_src = ["-r", env["CKAN_URL"], "-a", env["CKAN_API_TOKEN"]]
+    auth_dst = ["-r", target["CKAN_URL"], "-a", target["CKAN_API_TOKEN"]]
+    dumped = workdir / "p8-dump.jsonl"
+    started = time.perf_counter()
+    run([str(CKANAPI), "dump", "datasets", "--all", "-p", "3", "-q", "-O", str(dumped), *auth_src])
+    run([str(CKANAPI), "load", "datasets", "-I", str(dumped), "-p", "3", "-q", *auth_dst])
+    theirs = time.perf_counter() - started
+    print(f"    ckanapi dump | load: {count_datasets(target)} datasets in the destination", flush=True)
+    report("P8", "ckanapi dump --all -p 3 | load -p 3", theirs, "s")
+    report("P8", "ours mirror, first run", runs[0][1], "s", "ckanapi dump | load", theirs)
+    report("P8", "ours mirror, unchanged re-run", runs[1][1], "s", "ckanapi dump | load", theirs)
+    report("P8", "ours mirror, unchanged re-run: destination requests", runs[1][2]["datasets"]["requests"], "req")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", nargs="*", default=["P2", "P1", "P3", "P4", "P5", "P6", "P7"])
+    parser.add_argument("--only", nargs="*", default=["P2", "P1", "P3", "P4", "P5", "P6", "P7", "P8"])
     args = parser.parse_args()
     with gzip.open(DEPOSITAR, "rt", encoding="utf-8") as fh:
         records = [json.loads(line) for line in fh if line.strip()]
@@ -456,6 +509,8 @@ def main() -> None:
             p7_datastore(env, args.runs)
         if "P6" in args.only:
             p6_sync_memory(env, workdir)
+        if "P8" in args.only:
+            p8_mirror(env, records, workdir)
     out = REPO / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / f"{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(RESULTS, indent=1))

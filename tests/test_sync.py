@@ -5,11 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
@@ -21,7 +16,8 @@ from ckan_api_client.concurrency import run_concurrently
 from ckan_api_client.low_level import CkanLowlevelClient
 from ckan_api_client.state import StateError
 from ckan_api_client.syncing import SOURCE_ID_KEY, SynchronizationClient
-from ckan_stack_plugin import REPO, Factory, Stack, unique_name
+from ckan_stack_plugin import Factory, Stack, unique_name
+from killing import kill_after
 from real_portals import depositar, portal_datasets
 
 MEASUREMENTS: dict[str, Any] = {}
@@ -336,22 +332,8 @@ def test_a_run_killed_midway_then_rerun_ends_complete(ckan_stack: Stack, client:
     path = tmp_path / "source.jsonl"
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in source), encoding="utf-8")
     state = str(tmp_path / "state.sqlite") if with_state else "-"
-    proc = subprocess.Popen([sys.executable, "-c", RUNNER, ckan_stack.url, ckan_stack.token, source_name,
-                             org["name"], str(path), state], env=dict(os.environ, PYTHONPATH=str(REPO / "src")))
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            count = client.call_action("package_search", {
-                "fq": f'extras_sync_source:"{source_name}"', "rows": 0, "include_private": True})["count"]
-            if count >= 40:
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, "the sync finished before it could be killed: make the source larger"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    kill_after(RUNNER, [ckan_stack.url, ckan_stack.token, source_name, org["name"], str(path), state], client,
+               source_name, 40)
     partial = owned_by(client, source_name)
     assert 40 <= len(partial) < len(source)
 

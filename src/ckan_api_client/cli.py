@@ -50,17 +50,32 @@ class Settings:
     max_rps: float | None
     jobs: int
     quiet: bool
+    config: Path = DEFAULT_CONFIG
     _client: CkanLowlevelClient | None = None
 
     def client(self) -> CkanLowlevelClient:
         if self._client is None:
             if not self.url:
                 raise click.UsageError("no CKAN URL: give --url, set CKAN_URL, or use a --profile")
-            self._client = CkanLowlevelClient(
-                self.url, self.token or None, timeout=(min(10.0, self.timeout), self.timeout), verify=self.verify,
-                retry=RetryPolicy(max_attempts=max(1, self.retries + 1)), max_rps=self.max_rps)
-            self._client.check_token()  # a token the site does not know would silently act as anonymous
+            self._client = self.connect(self.url, self.token)
         return self._client
+
+    def connect(self, url: str, token: str | None) -> CkanLowlevelClient:
+        """A client with the global options, its token checked (one the site does not know would act as anonymous)."""
+        client = CkanLowlevelClient(url, token or None, timeout=(min(10.0, self.timeout), self.timeout),
+                                    verify=self.verify, retry=RetryPolicy(max_attempts=max(1, self.retries + 1)),
+                                    max_rps=self.max_rps)
+        client.check_token()
+        return client
+
+    def site(self, ref: str, token: str | None) -> CkanLowlevelClient:
+        """A client for a site given as a URL or as the name of a profile (whose token a given one overrides)."""
+        if ref.startswith(("http://", "https://")):
+            return self.connect(ref, token)
+        values = _profile(self.config, ref)
+        if not values.get("url"):
+            raise click.UsageError(f"profile {ref} has no url in {self.config}")
+        return self.connect(values["url"], token or values.get("token"))
 
 
 def _profile(config: Path, name: str) -> dict[str, str]:
@@ -138,7 +153,7 @@ def main(ctx: click.Context, url: str | None, token: str | None, profile: str | 
             values.get("token", token)
     verify: bool | str = False if insecure else (ca_bundle or True)
     logging.basicConfig(level=logging.ERROR if quiet else logging.WARNING, format="%(message)s", stream=sys.stderr)
-    ctx.obj = Settings(url, token, verify, timeout, retries, max_rps, jobs, quiet)
+    ctx.obj = Settings(url, token, verify, timeout, retries, max_rps, jobs, quiet, config_path)
 
 
 def _parse_action_args(args: tuple[str, ...]) -> dict[str, Any]:
@@ -369,6 +384,68 @@ def sync(settings: Settings, source: Path, source_name: str, source_id_field: st
         click.echo(f"error: a real run would write nothing: {report.refused}", err=True)
         return EXIT_ERROR
     return EXIT_PARTIAL if not report.ok else EXIT_OK
+
+
+@main.command()
+@click.option("--from", "source", required=True, help="The portal to copy: a URL or a profile name.")
+@click.option("--from-token", envvar="CKAN_FROM_TOKEN", help="Token for the source (or CKAN_FROM_TOKEN).")
+@click.option("--to", "destination", help="The portal to copy into: a URL or a profile (default: --url).")
+@click.option("--to-token", envvar="CKAN_TO_TOKEN", help="Token for the destination (default: --token).")
+@click.option("--include-private", is_flag=True, help="Private datasets and drafts too (the source key must see them).")
+@click.option("--fq", help="Mirror only the datasets matching this Solr filter.")
+@click.option("--organization", help="Mirror only this organization (name) and its datasets.")
+@click.option("--datastore/--no-datastore", default=True, show_default=True, help="Copy DataStore tables.")
+@click.option("--files/--no-files", default=True, show_default=True, help="Copy uploaded files.")
+@click.option("--dry-run", is_flag=True, help="Stream the plan of the datasets as JSON Lines; write nothing.")
+@click.option("--name", help="Names this mirror on the destination (default: mirror:<source host>).")
+@click.option("--state", "state_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="The mirror's state file (default: one per destination and mirror under ~/.local/state).")
+@click.option("--max-delete", default="50%", show_default=True,
+              help="Refuse a run that would delete more than this (a count, or a % of what the mirror owns).")
+@click.option("--error-log", type=click.Path(path_type=Path), help="Write each failure here (JSON Lines).")
+@click.pass_obj
+def mirror(settings: Settings, source: str, from_token: str | None, destination: str | None,
+           to_token: str | None, include_private: bool, fq: str | None, organization: str | None,
+           datastore: bool, files: bool, dry_run: bool, name: str | None, state_path: Path | None,
+           max_delete: str, error_log: Path | None) -> int:
+    """Copy a whole portal into another, files and DataStore tables included, and keep it in step.
+
+    The first run copies everything; later runs only what changed on the source since the last
+    successful one, and delete what the source deleted. Datasets on the destination that this
+    mirror did not create are never touched. Members and users are not copied.
+
+    \b
+    Example:
+      ckan-api-client mirror --from https://old.example.org --to https://new.example.org \\
+          --to-token $NEW_TOKEN --include-private --from-token $OLD_TOKEN
+    """
+    from .mirror import Mirror
+
+    target = settings.site(destination, to_token or settings.token) if destination else settings.client()
+    job = Mirror(settings.site(source, from_token), target, name=name, include_private=include_private, fq=fq,
+                 organization=organization, datastore=datastore, files=files, concurrency=settings.jobs,
+                 state=state_path or True, max_delete=max_delete)
+    with _progress(settings, "mirror", unit="datasets") as progress:
+        def advance(write: Any, status: str) -> None:
+            if dry_run and write.operation != "unchanged":
+                _emit(write.as_dict())
+            if progress is not None:
+                progress(1)
+
+        report = job.run(dry_run=dry_run, progress=advance)
+    if error_log is not None:
+        with open(error_log, "w", encoding="utf-8") as log:
+            for failure in report.sync.failures + report.sync.conflicts + report.sync.invalid:
+                log.write(json.dumps(vars(failure), ensure_ascii=False) + "\n")
+            for what, why in report.failures:
+                log.write(json.dumps({"operation": "copy", "name": what, "reason": why}, ensure_ascii=False) + "\n")
+    _emit({"operation": "mirror", **report.summary()})
+    if not settings.quiet:
+        for failure in (report.sync.failures + report.sync.conflicts)[:10]:
+            click.echo(f"failed: {failure.name} {failure.reason}", err=True)
+        for what, why in report.failures[:10]:
+            click.echo(f"failed: {what}: {why}", err=True)
+    return EXIT_OK if report.ok else EXIT_PARTIAL
 
 
 @main.group()

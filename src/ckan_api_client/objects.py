@@ -217,6 +217,16 @@ class Resource(ApiObject):
         "mimetype", "mimetype_inner", "format", "size", "hash", "last_modified", "url_type", "resource_type"})
 
     @classmethod
+    def _normalize(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        out = super()._normalize(data)
+        if data.get("url_type") == "upload" and isinstance(out.get("url"), str):
+            # CKAN stores an uploaded file's name and shows its full download URL: the name is what counts.
+            out["url"] = out["url"].rsplit("/", 1)[-1]
+        elif data.get("url_type") == "datastore":
+            out.pop("url", None)  # a DataStore table's URL is the site's own dump URL: each site makes its own
+        return out
+
+    @classmethod
     def _normalize_value(cls, key: str, value: Any) -> Any:
         if key == "format" and isinstance(value, str):
             return canonical_format(value)

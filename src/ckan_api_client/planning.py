@@ -76,8 +76,11 @@ def _text_or_none(value: Any) -> str | None:
 def prepare(record: Any, *, source_name: str, source_id: str | Callable[[Mapping[str, Any]], Any] = "id",
             fold_unknown_fields: bool = True, default_organization: str | None = None,
             transform: Callable[[dict[str, Any]], Any] | None = None,
-            cleaners: Sequence[Cleaner] = ()) -> Prepared | Rejected:
-    """The dataset a source record should become, or why it cannot be synced."""
+            cleaners: Sequence[Cleaner] = (), keep_fields: Sequence[str] = ()) -> Prepared | Rejected:
+    """The dataset a source record should become, or why it cannot be synced.
+
+    ``keep_fields`` are server fields kept from the record anyway (a mirror keeps ``id``, which then
+    also keeps the resources' ids, and ``metadata_modified``)."""
     if isinstance(record, Exception):  # a line of the source that could not be read
         return Rejected(None, None, str(record))
     if isinstance(record, Dataset):
@@ -115,6 +118,13 @@ def prepare(record: Any, *, source_name: str, source_id: str | Callable[[Mapping
     dataset["groups"] = [{"name": g} for g in groups]
     dataset.setdefault("tags", [])
     dataset.setdefault("resources", [])
+    for key in keep_fields:
+        if data.get(key) not in (None, ""):
+            dataset[key] = data[key]
+    if "id" in keep_fields:
+        for kept, original in zip(dataset["resources"], data.get("resources") or []):
+            if isinstance(kept, dict) and isinstance(original, Mapping) and original.get("id"):
+                kept["id"] = original["id"]
     prepared = Prepared(sid, name, dataset, organization, groups, described=dict(_descriptions(data)))
     for cleaner in cleaners:
         prepared.notes.extend(cleaner(dataset))

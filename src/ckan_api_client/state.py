@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from .exceptions import CkanError
 
-__all__ = ["SyncState", "StateEntry", "StateError", "default_state_path"]
+__all__ = ["SyncState", "StateEntry", "StateError", "default_state_path", "resolve_state_path"]
 
 SCHEMA_VERSION = 1
 _APPLICATION_ID = 0x434B414E  # "CKAN": marks the file as ours in SQLite's header
@@ -60,6 +60,15 @@ def default_state_path(portal_url: str, source_name: str) -> Path:
     return state_home() / "sync" / portal / f"{_slug(source_name)}-{digest}.sqlite"
 
 
+def resolve_state_path(option: bool | str | os.PathLike[str], portal_url: str, name: str) -> Path | None:
+    """What a ``state=`` option means: True, the default path; False, no state; else that path."""
+    if option is True:
+        return default_state_path(portal_url, name)
+    if option is False:
+        return None
+    return Path(option)
+
+
 class SyncState:
     """The state file of one (portal, source); safe to use from several threads."""
 
@@ -90,6 +99,8 @@ class SyncState:
             CREATE TABLE IF NOT EXISTS entries (
                 source_id TEXT PRIMARY KEY, dataset_id TEXT NOT NULL, name TEXT NOT NULL,
                 content_hash TEXT NOT NULL, metadata_modified TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS copies (
+                key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, target TEXT NOT NULL);
         """)
         self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                              [("portal", self.portal_url), ("source", self.source_name)])
@@ -141,6 +152,26 @@ class SyncState:
     def forget(self, source_id: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM entries WHERE source_id = ?", (source_id,))
+
+    def get_meta(self, key: str) -> str | None:
+        """A value the owner of the state keeps between runs (the mirror's incremental mark)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (f"x:{key}",)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"x:{key}", value))
+
+    def get_copy(self, key: str) -> tuple[str, str] | None:
+        """``(fingerprint, target)`` of the last complete copy of something (a file, a table), if any."""
+        with self._lock:
+            row = self._db.execute("SELECT fingerprint, target FROM copies WHERE key = ?", (key,)).fetchone()
+        return (str(row[0]), str(row[1])) if row else None
+
+    def record_copy(self, key: str, fingerprint: str, target: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO copies VALUES (?, ?, ?)", (key, fingerprint, target))
 
     def close(self) -> None:
         with self._lock:

@@ -46,7 +46,7 @@ from .low_level import CkanLowlevelClient
 from .objects import Change, Dataset, diff, format_diff
 from .planning import (CLEANERS, SOURCE_ID_KEY, SOURCE_KEY, Cleaner, DeleteLimit, Planned, PortalEntry, Rejected,
                        SourceEntry, Step, content_hash, delete_refusal, deletes_planned, instant, plan_sync, prepare)
-from .state import StateEntry, SyncState, default_state_path
+from .state import StateEntry, SyncState, resolve_state_path
 from .writes import CreateOutcome, create_resolving, name_taken, remove, revise_dataset
 
 __all__ = ["SynchronizationClient", "SyncReport", "PlannedWrite", "Failure", "SOURCE_KEY", "SOURCE_ID_KEY"]
@@ -214,6 +214,11 @@ class SynchronizationClient:
     called with each source record (a copy) and returns the record to sync (or None to leave it
     out); ``cleaners`` are opt-in fixes for what CKAN refuses (names of :data:`~planning.CLEANERS`:
     ``"tags"``, ``"emails"``, ``"oversized"``, or callables), each change reported per record.
+    ``keep_fields`` keeps server fields of the records (``id``, ``metadata_modified``: the mirror,
+    with a sysadmin's key). ``after_write(source_id, dataset)`` runs after a dataset was created,
+    updated or found as wanted, before the state records it: if it raises, the record fails and
+    the next run comes back to it (the mirror copies files and tables there); if it changed the
+    dataset, it returns the dataset as it is now.
     """
 
     def __init__(
@@ -233,6 +238,8 @@ class SynchronizationClient:
         state: bool | str | os.PathLike[str] = True,
         transform: Callable[[dict[str, Any]], Any] | None = None,
         cleaners: Sequence[str | Cleaner] = (),
+        keep_fields: Sequence[str] = (),
+        after_write: Callable[[str, Mapping[str, Any]], Mapping[str, Any] | None] | None = None,
     ) -> None:
         if not isinstance(source_name, str) or not source_name.strip():
             raise InvalidInput("source_name must be a non-empty string")
@@ -251,12 +258,10 @@ class SynchronizationClient:
         self.page_size = page_size
         self.max_delete = DeleteLimit.parse(max_delete)
         self.allow_empty_source = allow_empty_source
-        self.state_path: Path | None = None
-        if state is True:
-            self.state_path = default_state_path(self.client.base_url, source_name)
-        elif state is not False:
-            self.state_path = Path(state)
+        self.state_path = resolve_state_path(state, self.client.base_url, source_name)
         self.transform = transform
+        self.keep_fields = tuple(keep_fields)
+        self.after_write = after_write
         self.cleaners: list[Cleaner] = []
         for cleaner in cleaners:
             if callable(cleaner):
@@ -303,28 +308,35 @@ class SynchronizationClient:
     # ------------------------------------------------------------------ running
 
     def sync(self, source_datasets: Iterable[Any], *, dry_run: bool = False,
-             progress: Callable[[PlannedWrite, str], None] | None = None) -> SyncReport:
-        """Make the portal hold exactly the source's datasets; return what was done (or, dry, planned)."""
+             progress: Callable[[PlannedWrite, str], None] | None = None,
+             present: Iterable[str] | None = None) -> SyncReport:
+        """Make the portal hold exactly the source's datasets; return what was done (or, dry, planned).
+
+        ``present`` names source ids that exist in the source although ``source_datasets`` leaves
+        them out (they did not change since the last run): they are neither read nor deleted."""
         report = SyncReport(dry_run=dry_run)
-        for write in self._run(source_datasets, report, dry_run=dry_run, progress=progress):
+        for write in self._run(source_datasets, report, dry_run=dry_run, progress=progress, present=present):
             pass
         return report
 
-    def plan(self, source_datasets: Iterable[Any], report: SyncReport | None = None) -> Iterator[PlannedWrite]:
+    def plan(self, source_datasets: Iterable[Any], report: SyncReport | None = None, *,
+             present: Iterable[str] | None = None) -> Iterator[PlannedWrite]:
         """The dry run's plan, streamed: one :class:`PlannedWrite` per source record and per delete.
 
         Nothing is written. ``report`` (optional) is filled with the counts as the plan goes."""
-        return self._run(source_datasets, report or SyncReport(dry_run=True), dry_run=True, progress=None)
+        return self._run(source_datasets, report or SyncReport(dry_run=True), dry_run=True, progress=None,
+                         present=present)
 
     def _run(self, source_datasets: Iterable[Any], report: SyncReport, *, dry_run: bool,
-             progress: Callable[[PlannedWrite, str], None] | None) -> Iterator[PlannedWrite]:
+             progress: Callable[[PlannedWrite, str], None] | None,
+             present: Iterable[str] | None = None) -> Iterator[PlannedWrite]:
         started = time.monotonic()
         stats = self.client.transport.stats
         requests_before, retries_before, actions_before = stats.requests, stats.retries, stats.snapshot()
         self.client.check_token()  # a token the portal does not know would act as anonymous: stop first
         run = self._start(report)
         try:
-            self._read_source(run, source_datasets)
+            self._read_source(run, source_datasets, present)
             self._read_portal(run)
             deletes = 0 if run.unreadable else deletes_planned(run.source, run.portal)
             owned = sum(len(c) for c in run.portal.values())
@@ -363,13 +375,13 @@ class SynchronizationClient:
 
     # ------------------------------------------------------------------ reading both sides
 
-    def _read_source(self, run: _Run, records: Iterable[Any]) -> None:
+    def _read_source(self, run: _Run, records: Iterable[Any], present: Iterable[str] | None) -> None:
         """Stream the source: prepare each record, spool it, keep its id, name and hash."""
         fold = self.fold_unknown_fields
         for record in records:
             prepared = prepare(record, source_name=self.source_name, source_id=self.source_id,
                                fold_unknown_fields=fold, default_organization=self.default_organization,
-                               transform=self.transform, cleaners=self.cleaners)
+                               transform=self.transform, cleaners=self.cleaners, keep_fields=self.keep_fields)
             if isinstance(prepared, Rejected):
                 if prepared.source_id is None:
                     run.unreadable += 1  # its id is unknown: it might be any owned dataset
@@ -392,9 +404,14 @@ class SynchronizationClient:
                 prepared.name, content_hash(prepared.dataset), offset, length, prepared.organization,
                 prepared.groups)
         # A record that has a source id but cannot be synced keeps its dataset: never deleted for it.
+        # So does one the source still holds but did not send this time (unchanged since the last run).
         for failure in run.report.invalid:
             if failure.source_id is not None and failure.source_id not in run.source:
                 run.source[failure.source_id] = SourceEntry(failure.name or "", "")
+        for sid in present or ():
+            if sid not in run.source:
+                run.readable += 1
+                run.source[sid] = SourceEntry("", "")
 
     def _read_portal(self, run: _Run) -> None:
         """The owned datasets: compact pages checked against the state; full pages (spooled) without one."""
@@ -522,7 +539,10 @@ class SynchronizationClient:
         run.report.count("resolved by reading back", created.uncertain)
         if created.outcome is CreateOutcome.TAKEN:  # ours already, though the search did not list it yet
             return self._check(run, step, created.result)
-        self._remember(run, step.source_id, wanted, created.result)
+        written = created.result
+        if created.outcome is CreateOutcome.RESOLVED:
+            written = self.client.get_dataset(written["id"])  # what the lost answer would have said
+        self._remember(run, step.source_id, wanted, written)
         run.report.count("created")
         return PlannedWrite("create", step.source_id, step.name, created.result.get("id"), step.reason,
                             payload=payload)
@@ -538,6 +558,8 @@ class SynchronizationClient:
             return PlannedWrite("unchanged", step.source_id, step.name, current["id"], step.reason)
         changed = {change.path[0] for change in changes}
         to_set = {k: desired[k] for k in changed if k in desired}
+        if "metadata_modified" in self.keep_fields and desired.get("metadata_modified"):
+            to_set["metadata_modified"] = desired["metadata_modified"]  # kept as the source has it (CKAN 2.12)
         removed = [k for k in changed if k not in desired]
         if isinstance(to_set.get("resources"), list):
             # Keep resource ids by position, so CKAN updates resources in place instead of replacing them.
@@ -563,6 +585,9 @@ class SynchronizationClient:
         return PlannedWrite("update", step.source_id, step.name, current["id"], step.reason, changes, desired)
 
     def _remember(self, run: _Run, sid: str, wanted: SourceEntry, dataset: Mapping[str, Any]) -> None:
+        """The write is done (or nothing was needed): run the after-write hook, then record it in the state."""
+        if self.after_write is not None:
+            dataset = self.after_write(sid, dataset) or dataset
         if run.state is not None and dataset.get("id") and dataset.get("metadata_modified"):
             run.state.record(sid, StateEntry(str(dataset["id"]), str(dataset.get("name") or wanted.name),
                                              wanted.content_hash, instant(dataset["metadata_modified"])))
