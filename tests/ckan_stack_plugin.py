@@ -5,22 +5,22 @@
 * ``other_stack`` (session, parametrized): each release in ``CKAN_TEST_OTHER_VERSIONS`` (default
   "2.11.6 2.10.11"; set it empty to skip them), each brought up with its own state and ports.
 * ``any_stack``: ``ckan_stack`` and then each ``other_stack``.
-* ``factory`` (per test): ``make_org()``, ``make_group()``, ``make_user()``, ``make_dataset()``
-  with unique names, purged after the test. Tests isolate by unique names, never by wiping data.
+* ``factory`` (per test): the package's own :class:`ckan_api_client.testing.Factory` (``make_org()``,
+  ``make_group()``, ``make_user()``, ``make_dataset()``, unique names, purged after the test) on the
+  stack. Tests isolate by unique names, never by wiping data.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from ckan_api_client import CkanLowlevelClient
+from ckan_api_client import CkanLowlevelClient, testing
 
 REPO = Path(__file__).resolve().parent.parent
 STACK_SCRIPT = REPO / "scripts" / "ckan-stack"
@@ -114,56 +114,17 @@ def client(ckan_stack: Stack) -> Iterator[CkanLowlevelClient]:
         yield sysadmin
 
 
-def unique_name(prefix: str = "t") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-class Factory:
-    """Makes throwaway CKAN objects with unique names and purges them afterwards."""
+class Factory(testing.Factory):
+    """The package's factory (:mod:`ckan_api_client.testing`) on one of this repo's stacks."""
 
     def __init__(self, stack: Stack) -> None:
+        super().__init__(stack.client())
         self.stack = stack
-        self.admin = stack.client()
-        self._created: list[tuple[str, str]] = []
-
-    def make_org(self, **fields: Any) -> dict[str, Any]:
-        org = self.admin.call_action("organization_create", {"name": unique_name("org"), **fields})
-        self._created.append(("organization_purge", org["id"]))
-        return dict(org)
-
-    def make_group(self, **fields: Any) -> dict[str, Any]:
-        group = self.admin.call_action("group_create", {"name": unique_name("grp"), **fields})
-        self._created.append(("group_purge", group["id"]))
-        return dict(group)
-
-    def make_user(self, **fields: Any) -> dict[str, Any]:
-        """A user with its own API token in ``user["token"]``."""
-        name = unique_name("user")
-        user = dict(self.admin.call_action("user_create", {
-            "name": name, "email": f"{name}@example.invalid", "password": uuid.uuid4().hex, **fields}))
-        token = self.admin.call_action("api_token_create", {"user": user["id"], "name": "tests"})
-        user["token"] = token["token"]
-        self._created.append(("user_delete", user["id"]))
-        return user
-
-    def make_dataset(self, org: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
-        owner = org or self.make_org()
-        dataset = self.admin.call_action("package_create", {
-            "name": unique_name("ds"), "owner_org": owner["id"], **fields})
-        self.track_dataset(dataset["id"])
-        return dict(dataset)
-
-    def track_dataset(self, dataset_id: str) -> None:
-        """Purge this dataset after the test too (one the test created itself)."""
-        self._created.append(("dataset_purge", dataset_id))
+        self.admin = self.client
 
     def cleanup(self) -> None:
-        for action, object_id in reversed(self._created):
-            try:
-                self.admin.call_action(action, {"id": object_id})
-            except Exception:  # already gone, or never fully made: nothing to clean
-                pass
-        self.admin.close()
+        super().cleanup()
+        self.client.close()
 
 
 @pytest.fixture

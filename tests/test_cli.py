@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from ckan_api_client.low_level import CkanLowlevelClient
-from ckan_stack_plugin import Factory, Stack, unique_name
+from ckan_stack_plugin import Factory, Stack
+from ckan_api_client.testing import unique_name
 from cli_runner import cli, jsonl
 from real_portals import as_core_dataset, depositar
 

@@ -19,7 +19,8 @@ from ckan_api_client import bulk
 from ckan_api_client.low_level import CkanLowlevelClient
 from ckan_api_client.syncing import SynchronizationClient
 from ckan_api_client.transport import RetryPolicy
-from ckan_stack_plugin import Factory, Stack, unique_name
+from ckan_stack_plugin import Factory, Stack
+from ckan_api_client.testing import unique_name
 from fault_proxy import FaultProxy
 from real_portals import depositar
 

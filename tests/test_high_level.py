@@ -10,7 +10,8 @@ import pytest
 from ckan_api_client import exceptions as exc
 from ckan_api_client.high_level import CkanHighlevelClient
 from ckan_api_client.objects import Dataset, Organization, Resource
-from ckan_stack_plugin import Factory, Stack, unique_name
+from ckan_stack_plugin import Factory, Stack
+from ckan_api_client.testing import unique_name
 
 
 @pytest.fixture

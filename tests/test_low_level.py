@@ -14,7 +14,8 @@ import requests
 
 from ckan_api_client import exceptions as exc
 from ckan_api_client.low_level import CkanLowlevelClient
-from ckan_stack_plugin import Factory, Stack, unique_name
+from ckan_stack_plugin import Factory, Stack
+from ckan_api_client.testing import unique_name
 from real_portals import as_core_dataset, depositar, portal_datasets
 
 

@@ -16,7 +16,8 @@ from ckan_api_client.concurrency import run_concurrently
 from ckan_api_client.low_level import CkanLowlevelClient
 from ckan_api_client.state import StateError
 from ckan_api_client.syncing import SOURCE_ID_KEY, SynchronizationClient
-from ckan_stack_plugin import Factory, Stack, unique_name
+from ckan_stack_plugin import Factory, Stack
+from ckan_api_client.testing import unique_name
 from killing import kill_after
 from real_portals import depositar, portal_datasets
 

@@ -128,8 +128,9 @@ def _report(report: bulk.BulkReport, settings: Settings, data_on_stdout: bool = 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ckan-api-client")
-@click.option("--url", envvar="CKAN_URL", help="CKAN site URL (or CKAN_URL).")
-@click.option("--token", envvar="CKAN_API_TOKEN", help="API token (or CKAN_API_TOKEN). Never printed.")
+@click.option("--url", "-r", "--remote", "url", envvar="CKAN_URL", help="CKAN site URL (or CKAN_URL).")
+@click.option("--token", "-a", "--apikey", "token", envvar="CKAN_API_TOKEN",
+              help="API token (or CKAN_API_TOKEN). Never printed.")
 @click.option("--profile", help="Use url and token from this section of the config file.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=DEFAULT_CONFIG,
               envvar="CKAN_API_CLIENT_CONFIG", show_default=True, help="Config file with [profile] sections.")
@@ -182,7 +183,15 @@ def _parse_action_args(args: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--get", "use_get", is_flag=True, help="Send with GET (for side-effect-free actions).")
 @click.pass_obj
 def action(settings: Settings, name: str, args: tuple[str, ...], use_get: bool) -> int:
-    """Call any action: key=value (string), key:=json (any JSON), key@file (upload a file)."""
+    """Call any action: key=value (string), key:=json (any JSON), key@file (upload a file).
+
+    \b
+    Examples:
+      ckan-api-client action status_show
+      ckan-api-client action package_show id=my-data
+      ckan-api-client action package_patch id=my-data 'tags:=[{"name": "air"}]'
+      ckan-api-client action resource_create package_id=my-data upload@data.csv
+    """
     data = _parse_action_args(args)
     files = {k: v[1] for k, v in data.items() if isinstance(v, tuple)}
     for key in files:
@@ -201,7 +210,13 @@ def action(settings: Settings, name: str, args: tuple[str, ...], use_get: bool) 
 @click.pass_obj
 def search(settings: Settings, query: str, fq: str | None, include_private: bool, include_drafts: bool,
            limit: int | None) -> int:
-    """All matching datasets as JSON Lines, paged in a stable order."""
+    """All matching datasets as JSON Lines, paged in a stable order.
+
+    \b
+    Examples:
+      ckan-api-client search --fq organization:my-org > found.jsonl
+      ckan-api-client search --q 'title:air' --limit 10
+    """
     for dataset in bulk.search(settings.client(), q=query, fq=fq, include_private=include_private,
                                include_drafts=include_drafts, limit=limit):
         _emit(dataset)
@@ -233,6 +248,13 @@ def dump(settings: Settings, kind: str, ids: tuple[str, ...], all_: bool, output
 
     The file appears under its name only when complete; a dump cut short leaves OUTPUT.part,
     which --resume continues.
+
+    \b
+    Examples:
+      ckan-api-client dump datasets --all -o site.jsonl.gz --include-private
+      ckan-api-client dump datasets --all --fq organization:my-org -o - | gzip > part.jsonl.gz
+      ckan-api-client dump datasets --all --with-files files/ -o site.jsonl
+      ckan-api-client dump organizations --all -o orgs.jsonl -r https://demo.ckan.org
     """
     if all_ == bool(ids):
         raise click.UsageError("give either --all or some ids")
@@ -270,6 +292,12 @@ def load(settings: Settings, kind: str, input_path: Path, create_only: bool, upd
 
     A dataset goes to its owner_org when that names an organization of this site (id or name),
     else to its embedded organization (by name), else to --default-organization.
+
+    \b
+    Examples:
+      ckan-api-client load organizations -i orgs.jsonl
+      ckan-api-client -j 8 load datasets -i site.jsonl.gz --error-log errors.jsonl
+      ckan-api-client load datasets -i site.jsonl --with-files files/ --resume
     """
     if create_only and update_only:
         raise click.UsageError("--create-only and --update-only exclude each other")
@@ -310,7 +338,13 @@ def _refs_from(input_path: Path) -> Iterator[str]:
 @click.option("--purge", is_flag=True, help="Destroy for good instead of marking deleted.")
 @click.pass_obj
 def delete(settings: Settings, kind: str, ids: tuple[str, ...], input_path: Path | None, purge: bool) -> int:
-    """Delete records by id or name."""
+    """Delete records by id or name.
+
+    \b
+    Examples:
+      ckan-api-client delete datasets old-data other-data
+      ckan-api-client delete datasets -i ids.txt --purge
+    """
     refs = list(ids)
     if input_path is not None:
         refs.extend(_refs_from(input_path))
@@ -348,6 +382,12 @@ def sync(settings: Settings, source: Path, source_name: str, source_id_field: st
     A source with records that cannot be read deletes nothing; a run that would delete more than
     --max-delete of what the source owns stops before writing. With its state file, a run reads
     only compact search pages, and in full only the datasets whose record changed.
+
+    \b
+    Examples:
+      ckan-api-client sync source.jsonl --source-name my-harvest --dry-run
+      ckan-api-client sync source.jsonl --source-name my-harvest --clean tags --clean emails
+      ckan-api-client sync - --source-name feed --source-id ref < records.jsonl
     """
     from .planning import DeleteLimit
     from .syncing import SynchronizationClient, SyncReport
@@ -461,7 +501,13 @@ def resource() -> None:
 @click.pass_obj
 def resource_upload(settings: Settings, dataset: str, file: Path, fields: tuple[str, ...],
                     resource_id: str | None) -> int:
-    """Add FILE as a new resource of DATASET (fields as key=value / key:=json), or --replace one."""
+    """Add FILE as a new resource of DATASET (fields as key=value / key:=json), or --replace one.
+
+    \b
+    Examples:
+      ckan-api-client resource upload my-data big.csv format=CSV
+      ckan-api-client resource upload my-data v2.csv --replace RESOURCE_ID
+    """
     from .files import replace_resource_file, upload_resource
 
     size = file.stat().st_size
@@ -489,7 +535,13 @@ def resource_upload(settings: Settings, dataset: str, file: Path, fields: tuple[
 @click.option("--overwrite", is_flag=True, help="Replace an existing file that differs.")
 @click.pass_obj
 def resource_download(settings: Settings, resource_id: str, output: Path | None, overwrite: bool) -> int:
-    """Download a resource's file: streamed, checked, written atomically, resumed if cut off."""
+    """Download a resource's file: streamed, checked, written atomically, resumed if cut off.
+
+    \b
+    Examples:
+      ckan-api-client resource download RESOURCE_ID -o data.csv
+      ckan-api-client resource download RESOURCE_ID -o - | head
+    """
     from .files import download_resource, safe_filename
 
     client = settings.client()
@@ -526,7 +578,13 @@ def datastore() -> None:
 @click.option("--filters", "filters_json", help="JSON filters, e.g. '{\"year\": 2020}'.")
 @click.pass_obj
 def datastore_dump(settings: Settings, resource_id: str, output: Path, filters_json: str | None) -> int:
-    """Write every row of a DataStore table, paged correctly (each row once)."""
+    """Write every row of a DataStore table, paged correctly (each row once).
+
+    \b
+    Examples:
+      ckan-api-client datastore dump RESOURCE_ID -o rows.csv
+      ckan-api-client datastore dump RESOURCE_ID -o - --filters '{"year": 2020}'
+    """
     from .datastore import DataStore
 
     filters = _json_option("--filters", filters_json)
@@ -576,6 +634,11 @@ def datastore_load(settings: Settings, resource_id: str | None, input_path: Path
     """Load rows from a CSV or JSON Lines file into a DataStore table, in chunks.
 
     A table that already exists is written only when told how: --append, --upsert or --replace.
+
+    \b
+    Examples:
+      ckan-api-client datastore load --dataset my-data -i rows.csv --primary-key code
+      ckan-api-client datastore load RESOURCE_ID -i more.csv --append
     """
     from .datastore import DataStore
 
@@ -638,10 +701,45 @@ def _csv_value(value: Any) -> Any:
     return json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value
 
 
+def hoist_global_options(argv: list[str], group: click.Group) -> list[str]:
+    """Move the group's options that come after the subcommand in front of it, values and all.
+
+    ``dump datasets --all -o f.jsonl --url URL -r URL -a KEY`` is how people type it (ckanapi takes
+    its connection options after the command); click reads a group's options only before the
+    subcommand. Nothing after ``--`` is touched.
+    """
+    takes_value: dict[str, bool] = {}
+    for param in group.params:
+        if isinstance(param, click.Option):
+            for name in (*param.opts, *param.secondary_opts):
+                takes_value[name] = not param.is_flag and not param.count
+    front: list[str] = []
+    rest: list[str] = []
+    command_seen = False
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg == "--":
+            rest.extend(argv[index:])
+            break
+        name = arg.split("=", 1)[0] if arg.startswith("--") else arg
+        if name in takes_value:
+            width = 2 if takes_value[name] and "=" not in arg else 1
+            (front if command_seen else rest).extend(argv[index:index + width])
+            index += width
+            continue
+        if not arg.startswith("-"):
+            command_seen = True
+        rest.append(arg)
+        index += 1
+    return front + rest
+
+
 def run(argv: list[str] | None = None) -> int:
     """Entry point: run the command, map errors to exit codes (1 usage/token/connection, 3 partial, 130 interrupted)."""
+    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv), main)
     try:
-        result = main.main(args=argv, prog_name="ckan-api-client", standalone_mode=False)
+        result = main.main(args=args, prog_name="ckan-api-client", standalone_mode=False)
     except click.exceptions.Exit as done:
         return int(done.exit_code)
     except bulk.Interrupted as stopped:
@@ -653,6 +751,10 @@ def run(argv: list[str] | None = None) -> int:
     except (click.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)
         return EXIT_INTERRUPTED
+    except click.UsageError as error:  # one line, with where to look
+        where = error.ctx.command_path if error.ctx is not None else "ckan-api-client"
+        click.echo(f"error: {error.format_message()} (see '{where} --help')", err=True)
+        return EXIT_ERROR
     except click.ClickException as error:
         error.show()
         return EXIT_ERROR

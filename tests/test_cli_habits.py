@@ -1,0 +1,53 @@
+"""The command line people already know: options where they type them, ckanapi's spellings, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ckan_api_client import __version__
+from ckan_api_client.cli import hoist_global_options, main
+from ckan_stack_plugin import Factory, Stack
+from cli_runner import cli, jsonl
+
+
+def test_global_options_move_in_front_of_the_subcommand() -> None:
+    assert hoist_global_options(["dump", "datasets", "--all", "-o", "f", "--url", "U", "-a", "K", "-q"], main) == \
+        ["--url", "U", "-a", "K", "-q", "dump", "datasets", "--all", "-o", "f"]
+    assert hoist_global_options(["--url", "U", "search", "--q", "x", "--timeout=5", "-j", "2"], main) == \
+        ["--timeout=5", "-j", "2", "--url", "U", "search", "--q", "x"]
+    assert hoist_global_options(["action", "x", "--", "--url", "y"], main) == ["action", "x", "--", "--url", "y"]
+
+
+def test_connection_options_after_the_subcommand_and_ckanapi_spellings(ckan_stack: Stack, factory: Factory,
+                                                                       tmp_path: Path) -> None:
+    dataset = factory.make_dataset()
+    for spelling in (["--url", ckan_stack.url, "--token", ckan_stack.token],
+                     ["-r", ckan_stack.url, "-a", ckan_stack.token],
+                     ["--remote", ckan_stack.url, "--apikey", ckan_stack.token]):
+        out = tmp_path / "f.jsonl"
+        cli(None, "dump", "datasets", "--all", "-o", str(out), "--include-private", *spelling, "-q")
+        assert dataset["id"] in {d["id"] for d in jsonl(out)}
+        assert ckan_stack.token not in out.read_text()
+
+
+def test_malformed_input_is_one_line_never_a_traceback(ckan_stack: Stack, tmp_path: Path) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_text('some-name\n{"id": oops\n')
+    bad = cli(ckan_stack, "delete", "datasets", "-i", str(ids), check=1)
+    assert len(bad.stderr.strip().splitlines()) == 1 and "line 2 is not JSON" in bad.stderr
+    filters = cli(ckan_stack, "datastore", "dump", "some-resource", "-o", str(tmp_path / "x.csv"),
+                  "--filters", "{oops", check=1)
+    assert "--filters must be JSON" in filters.stderr and len(filters.stderr.strip().splitlines()) == 1
+    limit = cli(ckan_stack, "sync", str(ids), "--source-name", "s", "--max-delete", "lots", check=1)
+    assert "delete limit" in limit.stderr and len(limit.stderr.strip().splitlines()) == 1
+    missing = cli(ckan_stack, "load", "datasets", "-i", str(tmp_path / "nowhere.jsonl"), check=1)
+    assert "no such file" in missing.stderr
+
+
+def test_version_and_shell_completion() -> None:
+    assert cli(None, "--version").stdout.strip().endswith(__version__)
+    script = cli(None, env={"_CKAN_API_CLIENT_COMPLETE": "bash_source"}).stdout
+    assert "complete" in script and "_CKAN_API_CLIENT_COMPLETE" in script
+    words = cli(None, env={"_CKAN_API_CLIENT_COMPLETE": "bash_complete", "COMP_WORDS": "ckan-api-client du",
+                           "COMP_CWORD": "1"}).stdout
+    assert "dump" in words
