@@ -268,3 +268,27 @@ def test_many_portals_on_dask(ckan_stack: Stack, tmp_path: Path) -> None:
         with ckan_stack.client() as destination:
             for site in sites:
                 site.cleanup(destination)
+
+
+def test_an_image_that_cannot_be_fetched_does_not_hold_back_its_organization(ckan_stack: Stack,
+                                                                              tmp_path: Path) -> None:
+    source_stack = stack("2.11.6", ckan_stack)
+    tag = uuid.uuid4().hex[:8]
+    with source_stack.client() as source, ckan_stack.client() as destination:
+        # An organization whose image_url names an upload the source no longer has (it answers 404).
+        org = source.call_action("organization_create", {"name": f"img-{tag}", "image_url": "gone-logo.png"})
+        dataset = source.call_action("package_create", {"name": f"img-{tag}", "owner_org": org["id"]})
+        try:
+            report = Mirror(source, destination, name=f"img-{tag}", organization=org["name"],
+                            state=tmp_path / "s.sqlite").run()
+            assert report.sync.created == 1 and report.sync.failures == []
+            assert [what for what, _ in report.failures] == [f"image of organization {org['name']}"]
+            assert destination.get_organization(org["name"])["id"] == org["id"]
+            assert destination.get_dataset(dataset["id"])["owner_org"] == org["id"]
+        finally:
+            for client in (source, destination):
+                for action, ref in (("dataset_purge", dataset["id"]), ("organization_purge", org["id"])):
+                    try:
+                        client.call_action(action, {"id": ref})
+                    except Exception:
+                        pass

@@ -280,14 +280,14 @@ class Mirror:
                 if there is None:
                     if sysadmin:
                         wanted["id"] = group["id"]
-                    created = create_resolving(lambda: self._write_group(kind, "create", wanted, group),
+                    created = create_resolving(lambda: self._write_group(kind, "create", wanted, group, report),
                                                lambda: self._show(self.destination, kind, name))
                     report.count(f"{kind}s created" if created.uncertain == 0 else f"{kind}s created (resolved)")
                 elif _extras_of(there).get(MIRROR_KEY) != self.name:
                     report.count(f"{kind}s left as they were (not the mirror's)")
                 elif any(there.get(k) != wanted.get(k) for k in ("title", "description")) or \
                         _extras_of(there) != _extras_of(wanted) or _image_changed(there, group):
-                    self._write_group(kind, "patch", {**wanted, "id": there["id"]}, group)
+                    self._write_group(kind, "patch", {**wanted, "id": there["id"]}, group, report)
                     report.count(f"{kind}s updated")
                 else:
                     report.count(f"{kind}s unchanged")
@@ -324,13 +324,19 @@ class Mirror:
             payload.pop("image_url")  # the file goes up as image_upload
         return payload
 
-    def _write_group(self, kind: str, how: str, payload: dict[str, Any], source: Mapping[str, Any]) -> Any:
-        """``{kind}_create`` or ``_patch``; an image uploaded to the source is copied as a file."""
+    def _write_group(self, kind: str, how: str, payload: dict[str, Any], source: Mapping[str, Any],
+                     report: MirrorReport) -> Any:
+        """``{kind}_create`` or ``_patch``; an image uploaded to the source is copied as a file. An image
+        that cannot be fetched does not hold the organization back: it is reported on its own."""
         if not _uploaded_image(source):
             return self.destination.call_action(f"{kind}_{how}", payload)
         with tempfile.TemporaryDirectory(prefix="ckan-mirror-") as tmp:
             image = {"id": "image", "url": source.get("image_display_url"), "format": "image"}
-            path = download_resource(self.source, image, Path(tmp) / _file_name(str(source["image_url"])))
+            try:
+                path = download_resource(self.source, image, Path(tmp) / _file_name(str(source["image_url"])))
+            except CkanError as error:
+                report.fail(f"image of {kind} {source['name']}", str(error))
+                return self.destination.call_action(f"{kind}_{how}", {**payload, "image_url": ""})
             fields = {k: v for k, v in payload.items() if not isinstance(v, (list, dict))}
             result = self.destination.call_action(f"{kind}_{how}", fields, files={"image_upload": path.path})
             if payload.get("extras"):  # a multipart form carries no lists: the extras go in a second call
