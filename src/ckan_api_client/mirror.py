@@ -272,10 +272,11 @@ class Mirror:
 
     def _copy_groups(self, kind: str, sysadmin: bool, report: MirrorReport) -> None:
         """Create what the destination lacks, update what this mirror made; leave the others alone."""
+        present = {str(g["name"]): g for g in _all_groups(self.destination, kind)}  # a listing, not a show each
         for group in self._source_groups(kind):
             name = str(group["name"])
             try:
-                there = self._show(self.destination, kind, name)
+                there = present.get(name)
                 wanted = self._group_payload(group)
                 if there is None:
                     if sysadmin:
@@ -306,15 +307,7 @@ class Mirror:
                 if found is not None:
                     yield found
             return
-        offset = 0
-        while True:
-            page = self.source.call_action(f"{kind}_list", {
-                "all_fields": True, "include_extras": True, "include_dataset_count": False, "include_users": False,
-                "include_groups": False, "include_tags": False, "sort": "name asc", "limit": 25, "offset": offset})
-            if not isinstance(page, list) or not page:
-                return
-            yield from (g for g in page if isinstance(g, dict) and g.get("name"))
-            offset += len(page)
+        yield from _all_groups(self.source, kind)
 
     def _group_payload(self, group: Mapping[str, Any]) -> dict[str, Any]:
         extras = {**_extras_of(group), MIRROR_KEY: self.name}
@@ -426,6 +419,19 @@ class _MaybeState:
     def __exit__(self, *exc_info: object) -> None:
         if self.state is not None:
             self.state.close()
+
+
+def _all_groups(client: CkanLowlevelClient, kind: str) -> Iterator[dict[str, Any]]:
+    """Every organization or group of a portal with its extras, a page at a time (CKAN caps such pages at 25)."""
+    offset = 0
+    while True:
+        page = client.call_action(f"{kind}_list", {
+            "all_fields": True, "include_extras": True, "include_dataset_count": False, "include_users": False,
+            "include_groups": False, "include_tags": False, "sort": "name asc", "limit": 25, "offset": offset})
+        if not isinstance(page, list) or not page:
+            return
+        yield from (g for g in page if isinstance(g, dict) and g.get("name"))
+        offset += len(page)
 
 
 def _fingerprint(resource: Mapping[str, Any]) -> str:
