@@ -7,6 +7,7 @@ behaviour is about a terminal) against the real stack, then checks what CKAN and
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -345,3 +346,23 @@ def test_the_options_people_reach_for(ckan_stack: Stack, client: CkanLowlevelCli
     refused = cli(ckan_stack, "resource", "download", resource["id"], "-o", str(target), check=1)
     assert "--overwrite" in refused.stderr and "overwrite=True" not in refused.stderr
     assert target.read_text() == "something else"
+
+
+def test_a_resumed_dump_with_files_fetches_the_files_of_what_it_kept(ckan_stack: Stack, client: CkanLowlevelClient,
+                                                                     factory: Factory, tmp_path: Path) -> None:
+    org = factory.make_org()
+    made = [factory.make_dataset(org=org) for _ in range(2)]
+    for dataset in made:
+        client.call_action("resource_create", {"package_id": dataset["id"], "name": "f"},
+                           files={"upload": ("data.bin", io.BytesIO(os.urandom(1000)))})
+    ids = [d["id"] for d in made]
+    whole = tmp_path / "whole.jsonl"
+    cli(ckan_stack, "dump", "datasets", *ids, "-o", str(whole))
+    out = tmp_path / "cut.jsonl"
+    (tmp_path / "cut.jsonl.part").write_text(whole.read_text().splitlines(keepends=True)[0])  # cut after one
+    files = tmp_path / "files"
+    summary = json.loads(cli(ckan_stack, "dump", "datasets", *ids, "-o", str(out), "--resume",
+                             "--with-files", str(files)).stdout)
+    assert summary["kept from before"] == 1 and summary["written"] == 1
+    assert summary["files downloaded"] == 2  # the kept record's file too, not only the new one's
+    assert {m["dataset"] for m in jsonl(files / "manifest.jsonl")} == {d["name"] for d in made}

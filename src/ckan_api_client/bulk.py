@@ -19,7 +19,7 @@ from .concurrency import Runner, run_concurrently
 from .exceptions import CkanError, InvalidInput, NotFound, ValidationError, outcome_unknown
 from .low_level import CkanLowlevelClient
 from .objects import owner_org_ref, portable_dataset, portable_group
-from .streams import BadLine, TextOutput, read_jsonl, side_file
+from .streams import BadLine, TextOutput, final_path, read_jsonl, side_file
 from .writes import DEFAULT_ATTEMPTS, CreateOutcome, create_resolving, remove
 
 __all__ = ["dump", "load", "delete", "search", "download_files", "BulkReport", "RecordError",
@@ -143,6 +143,9 @@ def dump(client: CkanLowlevelClient, kind: str, path: str | Path, *, ids: Iterab
     with _Measure(client, report):
         client.check_token()
         output = TextOutput(path, resume=resume)
+        # The files to fetch: read back from a finished regular file (so records kept from a resumed
+        # run count too); only stdout and special files, which cannot be resumed, are noted as they go.
+        collect = files_dir is not None and not output.regular
         done_ids = {ref for pair in output.kept_ids for ref in pair}
         report.count("kept from before", output.kept_count)
         try:
@@ -152,7 +155,7 @@ def dump(client: CkanLowlevelClient, kind: str, path: str | Path, *, ids: Iterab
                 for line in _walk_in_parallel(client, spool_dir, concurrency, include_private, fq, last,
                                               report, progress):
                     output.write_line(line)
-                    if files_dir is not None:
+                    if collect:
                         dataset = json.loads(line)
                         resources.extend((dataset.get("name"), r) for r in dataset.get("resources") or [])
             else:
@@ -167,7 +170,7 @@ def dump(client: CkanLowlevelClient, kind: str, path: str | Path, *, ids: Iterab
                     else:
                         output.write(shown)
                         report.count("written")
-                        if entity == "dataset":
+                        if collect and entity == "dataset":
                             resources.extend((shown.get("name"), r) for r in shown.get("resources") or [])
                     if progress:
                         progress(1)
@@ -179,6 +182,9 @@ def dump(client: CkanLowlevelClient, kind: str, path: str | Path, *, ids: Iterab
             raise
         output.commit()
         if files_dir is not None:
+            if output.regular and entity == "dataset":
+                resources = [(d.get("name"), r) for _, d in read_jsonl(final_path(path)) if isinstance(d, Mapping)
+                             for r in d.get("resources") or []]
             files = download_files(client, resources, files_dir, concurrency=concurrency, overwrite=overwrite_files)
             for file_outcome, n in files.counts.items():
                 report.count(f"files {file_outcome}", n)

@@ -27,7 +27,7 @@ from typing import IO, Any, Iterator, Mapping
 from .exceptions import InvalidInput
 
 __all__ = ["STDIO", "is_stdio", "open_input", "read_jsonl", "BadLine", "TextOutput", "is_regular_target",
-           "side_file", "part_path"]
+           "side_file", "part_path", "final_path"]
 
 STDIO = "-"
 GZIP_MAGIC = b"\x1f\x8b"
