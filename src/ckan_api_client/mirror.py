@@ -59,6 +59,8 @@ MIRROR_KEY = "mirror_source"
 DEFAULT_OVERLAP = 600.0
 """Seconds read again before the last run's newest change: clocks differ, and indexing lags."""
 _GROUP_FIELDS = ("title", "description", "image_url")
+MARK = "mirror_mark"
+"""The state's key for the source's newest metadata_modified seen by the last successful run."""
 
 
 @dataclass
@@ -146,7 +148,18 @@ class Mirror:
         report = MirrorReport(SyncReport(dry_run=dry_run))
         report.identity = ("ids kept" + (", and metadata_modified" if keep_modified else "")) if sysadmin else \
             "names are the identity: the destination key is not a sysadmin's, so ids cannot be kept"
-        mark = self._read_mark()
+        # One connection to the state for the run, opened before anything is written: a file that is not
+        # this mirror's state stops it here. It holds the incremental mark and the record of each copy.
+        state = SyncState(self.state_path, self.destination.base_url, self.name) if self.state_path else None
+        try:
+            return self._run(state, sysadmin, keep_modified, report, dry_run, progress, started)
+        finally:
+            if state is not None:
+                state.close()
+
+    def _run(self, state: SyncState | None, sysadmin: bool, keep_modified: bool, report: MirrorReport,
+             dry_run: bool, progress: Callable[[PlannedWrite, str], None] | None, started: float) -> MirrorReport:
+        mark = state.get_meta(MARK) if state is not None else None
         report.incremental = mark is not None
         newest = [mark or ""]
         uploads: dict[str, list[_Upload]] = {}
@@ -189,10 +202,10 @@ class Mirror:
             resources = [r for r in written.get("resources") or [] if isinstance(r, Mapping)]
             changed = False
             for upload in uploads.pop(source_id, []):
-                changed |= self._copy_file(upload, resources, report)
+                changed |= self._copy_file(upload, resources, state, report)
             for position, resource in tables.pop(source_id, []):
                 if position < len(resources):
-                    changed |= self._copy_table(resource, str(resources[position]["id"]), report)
+                    changed |= self._copy_table(resource, str(resources[position]["id"]), state, report)
             source_modified = modified.pop(source_id, None)
             if not changed:
                 return None
@@ -216,8 +229,8 @@ class Mirror:
                     progress(write, write.operation)
         else:
             report.sync = sync.sync(records, progress=progress, present=present)
-            if report.ok and newest[0]:
-                self._write_mark(newest[0])
+            if report.ok and newest[0] and state is not None:
+                state.set_meta(MARK, newest[0])
         report.seconds = time.monotonic() - started
         return report
 
@@ -254,19 +267,6 @@ class Mirror:
         return {d["id"] for page in self.source.search_pages("id", 1000, fq=self._search_filter(None),
                                                              include_private=self.include_private,
                                                              include_drafts=self.include_private) for d in page}
-
-    # ------------------------------------------------------------------ incremental mark
-
-    def _read_mark(self) -> str | None:
-        if self.state_path is None or not self.state_path.exists():
-            return None
-        with SyncState(self.state_path, self.destination.base_url, self.name) as state:
-            return state.get_meta("mirror_mark")
-
-    def _write_mark(self, mark: str) -> None:
-        if self.state_path is not None:
-            with SyncState(self.state_path, self.destination.base_url, self.name) as state:
-                state.set_meta("mirror_mark", mark)
 
     # ------------------------------------------------------------------ organizations and groups
 
@@ -348,14 +348,14 @@ class Mirror:
 
     # ------------------------------------------------------------------ files and tables
 
-    def _copy_file(self, upload: _Upload, resources: list[Mapping[str, Any]], report: MirrorReport) -> bool:
+    def _copy_file(self, upload: _Upload, resources: list[Mapping[str, Any]], state: SyncState | None,
+                   report: MirrorReport) -> bool:
         """Copy one uploaded file, unless the destination has this very version already; True if copied."""
         if upload.position >= len(resources):
             raise OperationFailure(f"the copy of resource {upload.resource_id} is missing")
         target = resources[upload.position]
         key = f"file:{upload.resource_id}"
-        with self._state() as state:
-            done = state.get_copy(key) if state is not None else None
+        done = state.get_copy(key) if state is not None else None
         if done == (upload.fingerprint, str(target["id"])) and target.get("url_type") == "upload":
             report.count("files unchanged")
             return False
@@ -366,14 +366,14 @@ class Mirror:
         if upload.source.get("last_modified"):  # CKAN stamps an upload with its own time: the source's again
             self.destination.call_action("resource_patch", {"id": target["id"],
                                                             "last_modified": upload.source["last_modified"]})
-        with self._state() as state:
-            if state is not None:
-                state.record_copy(key, upload.fingerprint, str(target["id"]))
+        if state is not None:
+            state.record_copy(key, upload.fingerprint, str(target["id"]))
         report.count("files copied")
         report.count("file bytes copied", local.size)
         return True
 
-    def _copy_table(self, resource: Mapping[str, Any], target_id: str, report: MirrorReport) -> bool:
+    def _copy_table(self, resource: Mapping[str, Any], target_id: str, state: SyncState | None,
+                    report: MirrorReport) -> bool:
         """Copy a DataStore table (fields with their types, then the rows) unless this version is there."""
         source_store = DataStore(self.source)
         info = self.source.call_action("datastore_info", {"id": resource["id"]})
@@ -382,43 +382,21 @@ class Mirror:
         # The table's own facts: its rows, its size on disk, the last write the resource records.
         fingerprint = f"{meta.get('count')}|{meta.get('size')}|{resource.get('last_modified')}"
         key = f"table:{resource['id']}"
-        with self._state() as state:
-            done = state.get_copy(key) if state is not None else None
+        done = state.get_copy(key) if state is not None else None
         target_store = DataStore(self.destination)
-        if done == (fingerprint, target_id) and target_store.exists(target_id):
+        there = target_store.exists(target_id)
+        if done == (fingerprint, target_id) and there:
             report.count("tables unchanged")
             return False
-        if target_store.exists(target_id):
+        if there:
             target_store.delete_table(target_id)
         rows = source_store.iter_records(str(resource["id"]), include_id=False)
         target_store.create(target_id, fields=[{"id": f["id"], "type": f.get("type", "text")} for f in fields],
                             records=rows)
-        with self._state() as state:
-            if state is not None:
-                state.record_copy(key, fingerprint, target_id)
+        if state is not None:
+            state.record_copy(key, fingerprint, target_id)
         report.count("tables copied")
         return True
-
-    def _state(self) -> "_MaybeState":
-        return _MaybeState(self.state_path, self.destination.base_url, self.name)
-
-
-class _MaybeState:
-    """The mirror's state file for a moment, or None when the mirror keeps no state."""
-
-    def __init__(self, path: Path | None, portal: str, name: str) -> None:
-        self.args = (path, portal, name)
-        self.state: SyncState | None = None
-
-    def __enter__(self) -> SyncState | None:
-        path, portal, name = self.args
-        if path is not None:
-            self.state = SyncState(path, portal, name)
-        return self.state
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.state is not None:
-            self.state.close()
 
 
 def _all_groups(client: CkanLowlevelClient, kind: str) -> Iterator[dict[str, Any]]:
