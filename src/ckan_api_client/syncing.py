@@ -612,8 +612,6 @@ class SynchronizationClient:
 
     def _dry(self, run: _Run, steps: Iterator[Planned]) -> Iterator[PlannedWrite]:
         """Each step as it would be written: creates checked for taken names, checks read and compared."""
-        run.organizations = self._group_index("organization", "id")
-        run.groups = self._group_index("group", "name")
         batch: list[Planned] = []
 
         def creates() -> Iterator[PlannedWrite]:
@@ -648,7 +646,10 @@ class SynchronizationClient:
     def _dry_check(self, run: _Run, step: Planned) -> PlannedWrite:
         wanted = run.source[step.source_id]
         desired = self._desired(run, step.source_id)
-        orgs, groups = run.organizations or {}, run.groups or {}
+        if run.organizations is None or run.groups is None:  # listed once, when a comparison first needs them
+            run.organizations = self._group_index("organization", "id")
+            run.groups = self._group_index("group", "name")
+        orgs, groups = run.organizations, run.groups
         # An organization still to be created is surely a change; groups go by their names here.
         desired["owner_org"] = orgs.get(wanted.organization) if wanted.organization else None
         desired["groups"] = [{"name": groups.get(g, g)} for g in wanted.groups]
