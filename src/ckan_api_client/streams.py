@@ -109,18 +109,19 @@ def side_file(path: str | os.PathLike[str] | None, suffix: str) -> Path | None:
     return target.with_name(target.name + suffix)
 
 
-def _complete_lines(path: Path) -> Iterator[str]:
-    """The complete, parseable JSON lines of a file cut off mid-write (a torn last line is dropped)."""
+def _complete_lines(path: Path) -> Iterator[tuple[str, Any]]:
+    """``(line, parsed value)`` of each complete JSON line of a file cut off mid-write (a torn last line
+    is dropped)."""
     try:
         with open_input(path) as fh:
             for line in fh:
                 if not line.endswith("\n"):
                     return
                 try:
-                    json.loads(line)
+                    value = json.loads(line)
                 except ValueError:
                     return
-                yield line
+                yield line, value
     except (EOFError, OSError, zlib.error, UnicodeDecodeError):
         return  # a gzip stream cut off mid-block: keep what was readable
 
@@ -152,9 +153,8 @@ class TextOutput:
         fresh = self.part.with_name(self.part.name + ".new")
         self._fh = self._open(fresh)
         if resume and source is not None:
-            for line in _complete_lines(source):
+            for line, record in _complete_lines(source):
                 self._fh.write(line)
-                record = json.loads(line)
                 if isinstance(record, Mapping):
                     self._kept_ids.append((record.get("id"), record.get("name")))
                 self.kept_count += 1
