@@ -1,7 +1,8 @@
 """pytest plugin: a real CKAN for the tests, and helpers that make throwaway objects in it.
 
 * ``ckan_stack`` (session): the CKAN under test. It uses ``CKAN_URL`` / ``CKAN_API_TOKEN`` from the
-  environment when both are set, else runs ``scripts/ckan-stack up`` (CKAN_VERSION, default 2.12.0).
+  environment when both are set, else brings up the local stack in-process with the ``ckan_stack``
+  package (``stack/``, the code behind ``scripts/ckan-stack``; CKAN_VERSION, default 2.12.0).
 * ``other_stack`` (session, parametrized): each release in ``CKAN_TEST_OTHER_VERSIONS`` (default
   "2.11.6 2.10.11"; set it empty to skip them), each brought up with its own state and ports.
 * ``any_stack``: ``ckan_stack`` and then each ``other_stack``.
@@ -13,21 +14,19 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
+import ckan_stack as local_stack
 from ckan_api_client import CkanLowlevelClient, testing
 
 REPO = Path(__file__).resolve().parent.parent
-STACK_SCRIPT = REPO / "scripts" / "ckan-stack"
 SHARED = Path(os.environ.get("CKAN_SHARED_DIR", REPO.parent / "shared"))
 """The project's shared folder (real portal data), beside the clone as CI lays it."""
 REAL_PORTALS = SHARED / "data" / "real-portals"
-DEFAULT_VERSION = "2.12.0"
 OTHER_VERSIONS = os.environ.get("CKAN_TEST_OTHER_VERSIONS", "2.11.6 2.10.11").split()
 
 
@@ -46,18 +45,14 @@ class Stack:
 
 
 def bring_up(version: str | None = None) -> Stack:
-    env = dict(os.environ)
-    env.pop("CKAN_URL", None)
-    env.pop("CKAN_API_TOKEN", None)
-    if version:
-        env["CKAN_VERSION"] = version
-    proc = subprocess.run([str(STACK_SCRIPT), "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True)
-    if proc.returncode != 0:
-        pytest.fail(f"scripts/ckan-stack up failed for CKAN {version or 'default'}:\n{proc.stdout}", pytrace=False)
-    out = subprocess.run([str(STACK_SCRIPT), "env"], env=env, capture_output=True, text=True, check=True).stdout
-    values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-    return _stack(values["CKAN_URL"], values["CKAN_API_TOKEN"], version or DEFAULT_VERSION)
+    """The local stack for ``version`` (CKAN_VERSION's, else the default), started if it is not running."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("CKAN_URL", "CKAN_API_TOKEN")}
+    config = local_stack.StackConfig.from_env(environ, version=version)
+    try:
+        site = local_stack.Stack(config).up()
+    except local_stack.StackError as exc:
+        pytest.fail(f"the local CKAN {config.version} stack did not come up:\n{exc}", pytrace=False)
+    return _stack(site.url, site.token, config.version)
 
 
 def _stack(url: str, token: str, requested: str | None = None) -> Stack:

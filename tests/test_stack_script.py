@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ckan_stack_plugin import STACK_SCRIPT, Stack
+from ckan_stack_plugin import REPO, Stack
+
+STACK_SCRIPT = REPO / "scripts" / "ckan-stack"
 
 
 def run_stack(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -65,3 +67,27 @@ def test_unknown_command_prints_usage() -> None:
     proc = run_stack("explode")
     assert proc.returncode == 2
     assert "up|down|status|env|reset" in proc.stderr
+
+
+def test_config_gives_each_minor_version_its_own_ports_and_reads_overrides(tmp_path: Path) -> None:
+    from ckan_stack import Ports, StackConfig, StackError
+
+    env = {"CKAN_STACK_DIR": str(tmp_path)}
+    assert StackConfig.from_env(env).ports == Ports(postgres=15432, redis=16379, solr=18983, ckan=15000)
+    older = StackConfig.from_env(env, version="2.10.11")
+    assert older.ports == Ports(postgres=15434, redis=16381, solr=18985, ckan=15002)
+    assert older.state == tmp_path / "2.10.11" and older.ckan_url == "http://127.0.0.1:15002"
+    moved = StackConfig.from_env({**env, "CKAN_VERSION": "2.11.6", "CKAN_STACK_CKAN_PORT": "25000",
+                                  "CKAN_STACK_CONFIG": "a=1; b = two\nc=x=y"})
+    assert moved.version == "2.11.6" and moved.ports.ckan == 25000 and moved.ports.solr == 18984
+    assert dict(moved.extra_ckan_config) == {"a": "1", "b": "two", "c": "x=y"}
+    with pytest.raises(StackError, match="CKAN_STACK_PG_PORT='x'"):
+        StackConfig.from_env({**env, "CKAN_STACK_PG_PORT": "x"})
+    with pytest.raises(StackError, match="'oops' is not key=value"):
+        StackConfig.from_env({**env, "CKAN_STACK_CONFIG": "oops"})
+
+
+def test_a_bad_setting_is_one_line_from_the_command(tmp_path: Path) -> None:
+    proc = run_stack("status", CKAN_STACK_DIR=str(tmp_path), CKAN_STACK_WORKERS="many")
+    assert proc.returncode == 1
+    assert "CKAN_STACK_WORKERS='many' is not a number" in proc.stderr and "Traceback" not in proc.stderr
