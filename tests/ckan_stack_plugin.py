@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("CKAN_SHARED_DIR", REPO.parent / "shared"))
 """The project's shared folder (real portal data), beside the clone as CI lays it."""
 REAL_PORTALS = SHARED / "data" / "real-portals"
+DEFAULT_VERSION = local_stack.DEFAULT_VERSION
 OTHER_VERSIONS = os.environ.get("CKAN_TEST_OTHER_VERSIONS", "2.11.6 2.10.11").split()
 
 

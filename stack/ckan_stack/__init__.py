@@ -11,8 +11,8 @@ library, not inside it: nothing in ``ckan_api_client`` depends on it.
 """
 
 from .components import Ckan, Component, Postgres, Redis, Solr, Worker
-from .config import Ports, StackConfig
+from .config import DEFAULT_VERSION, Ports, StackConfig
 from .process import StackError
 from .stack import Site, Stack
 
-__all__ = ["Ckan", "Component", "Ports", "Postgres", "Redis", "Site", "Solr", "Stack", "StackConfig", "StackError", "Worker"]
+__all__ = ["DEFAULT_VERSION", "Ckan", "Component", "Ports", "Postgres", "Redis", "Site", "Solr", "Stack", "StackConfig", "StackError", "Worker"]
