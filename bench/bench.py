@@ -7,13 +7,16 @@ P1  full read of the 1,839 depositar datasets: our dump vs ``ckanapi dump --all 
     ``ckanapi search datasets``, and vs the floor (the same search pages with bare requests)
 P2  bulk create of the same records into an empty CKAN: ``load -j 3`` and ``-j 8`` vs
     ``ckanapi load datasets -p 3``
-P4  client CPU per call: 2,000 package_show through our client vs a bare requests.Session + json
+P4  client CPU per call: 2,000 package_show through our client vs a bare requests.Session + json, and
+    through the async client vs a bare httpx.AsyncClient loop
 P5  peak memory (max RSS) uploading and downloading a 512 MiB resource file, vs ckanapi's upload
 P7  DataStore rows per second, loading and reading 50,000 rows, vs bare requests
 P3  sync of the 1,839 depositar records, then re-syncs of the unchanged source with the state file and
     without it: requests and seconds, as a share of the first full sync (target: <= 2% of its time)
 P6  peak memory (VmHWM) of the sync: a dry run of 300,000 synthetic records streamed from stdin, and
     real syncs of 1k, 2k and 5k records (target: flat, under 300 MB at 300k)
+P9  the full read of three portals (2.12, 2.11 and 2.10 bench stacks, the 1,839 depositar records in
+    each): one async client reading the three at once vs the sync client walking them one after another
 P8  mirror of the 1,839 depositar datasets into a second stack vs ``ckanapi dump datasets --all |
     ckanapi load datasets`` on the same pair, and the re-run of the unchanged mirror: requests, seconds
 """
@@ -190,6 +193,32 @@ if mode == "ours":
     started = time.process_time()
     for _ in range(calls):
         client.get_dataset(dataset)
+elif mode == "ours-async":
+    import asyncio
+    from ckan_api_client.async_client import AsyncCkanLowlevelClient
+    async def main():
+        async with AsyncCkanLowlevelClient(url, token) as client:
+            await client.get_dataset(dataset)
+            started = time.process_time()
+            for _ in range(calls):
+                await client.get_dataset(dataset)
+            return started
+    started = asyncio.run(main())
+elif mode == "bare-async":
+    import asyncio, httpx
+    async def main():
+        headers = {"Authorization": token, "Content-Type": "application/json"}
+        async with httpx.AsyncClient() as session:
+            (await session.post(url + "/api/3/action/package_show", content=json.dumps({"id": dataset}),
+                                headers=headers)).json()
+            started = time.process_time()
+            for _ in range(calls):
+                response = await session.post(url + "/api/3/action/package_show",
+                                              content=json.dumps({"id": dataset}), headers=headers)
+                response.raise_for_status()
+                result = response.json()["result"]
+            return started
+    started = asyncio.run(main())
 else:
     session = requests.Session()
     headers = {"Authorization": token, "Content-Type": "application/json"}
@@ -207,14 +236,79 @@ def p4_cpu_per_call(env: dict[str, str], runs: int, calls: int = 2000) -> None:
     from ckan_api_client import CkanLowlevelClient
     client = CkanLowlevelClient(env["CKAN_URL"], env["CKAN_API_TOKEN"])
     dataset = client.call_action("package_search", {"rows": 1, "sort": "num_resources desc"})["results"][0]["id"]
-    cpu: dict[str, list[float]] = {"ours": [], "bare": []}
+    cpu: dict[str, list[float]] = {"ours": [], "bare": [], "ours-async": [], "bare-async": []}
     for _ in range(runs):
-        for mode in ("bare", "ours"):
+        for mode in cpu:
             out = run([sys.executable, "-c", P4_CODE, env["CKAN_URL"], env["CKAN_API_TOKEN"], dataset, str(calls), mode])
             cpu[mode].append(float(out.stdout.strip()))
     bare, ours = statistics.median(cpu["bare"]), statistics.median(cpu["ours"])
     report("P4", f"bare requests+json CPU per call ({calls} calls)", bare / calls * 1e6, "us")
     report("P4", "ours CPU per call", ours / calls * 1e6, "us", "bare loop", bare / calls * 1e6, "(target: <= 1.15)")
+    bare_async, ours_async = statistics.median(cpu["bare-async"]), statistics.median(cpu["ours-async"])
+    report("P4", f"bare httpx.AsyncClient+json CPU per call ({calls} calls)", bare_async / calls * 1e6, "us")
+    report("P4", "ours async CPU per call", ours_async / calls * 1e6, "us", "bare async loop",
+           bare_async / calls * 1e6, "(target: <= 1.15)")
+
+
+P9_STACKS = {
+    "2.11.6": {"CKAN_STACK_CKAN_PORT": "25201", "CKAN_STACK_PG_PORT": "25633", "CKAN_STACK_REDIS_PORT": "26581",
+               "CKAN_STACK_SOLR_PORT": "29185"},
+    "2.10.11": {"CKAN_STACK_CKAN_PORT": "25202", "CKAN_STACK_PG_PORT": "25634", "CKAN_STACK_REDIS_PORT": "26582",
+                "CKAN_STACK_SOLR_PORT": "29186"},
+}
+
+P9_READ = """
+import asyncio, json, sys, time
+from ckan_api_client import CkanLowlevelClient
+from ckan_api_client.async_client import AsyncCkanLowlevelClient
+sites, mode = json.loads(sys.argv[1]), sys.argv[2]
+started = time.perf_counter()
+if mode == "sync":
+    counts = []
+    for url, token in sites:
+        with CkanLowlevelClient(url, token) as client:
+            counts.append(sum(1 for _ in client.iter_datasets()))
+else:
+    async def read(url, token):
+        async with AsyncCkanLowlevelClient(url, token) as client:
+            return sum([1 async for _ in client.iter_datasets()])
+    async def main():
+        return await asyncio.gather(*(read(url, token) for url, token in sites))
+    counts = asyncio.run(main())
+print(json.dumps({"seconds": time.perf_counter() - started, "counts": list(counts)}))
+"""
+
+
+def p9_three_portals(env: dict[str, str], records_file: Path, records: list[dict[str, Any]], workdir: Path,
+                     runs: int) -> None:
+    """The 2.12 bench stack and two more (2.11, 2.10), each with the depositar records, read in full."""
+    sites = [(env["CKAN_URL"], env["CKAN_API_TOKEN"])]
+    for version, ports in P9_STACKS.items():
+        stack = dict(os.environ, CKAN_VERSION=version, CKAN_STACK_DIR=str(REPO / ".ckan-stack-bench-p9"), **ports)
+        subprocess.run([str(STACK), "up"], env=stack, check=True, capture_output=True)
+        out = subprocess.run([str(STACK), "env"], env=stack, capture_output=True, text=True, check=True).stdout
+        site = dict(line.split("=", 1) for line in out.splitlines())
+        if count_datasets(site) < len(records) - 50:
+            print(f"    loading the records into the {version} stack", flush=True)
+            from ckan_api_client import CkanLowlevelClient
+            from ckan_api_client.concurrency import run_concurrently
+            client = CkanLowlevelClient(site["CKAN_URL"], site["CKAN_API_TOKEN"])
+            for _ in run_concurrently(organizations_of(records),
+                                      lambda o: client.call_action("organization_create", o), concurrency=4):
+                pass
+            run([*OURS, "--url", site["CKAN_URL"], "--token", site["CKAN_API_TOKEN"], "-q", "-j", "8", "load",
+                 "datasets", "-i", str(records_file), "--checkpoint", str(workdir / f"cp-{version}")])
+        sites.append((site["CKAN_URL"], site["CKAN_API_TOKEN"]))
+    seconds: dict[str, list[float]] = {"sync": [], "async": []}
+    for _ in range(runs):
+        for mode in seconds:
+            result = json.loads(run([sys.executable, "-c", P9_READ, json.dumps(sites), mode]).stdout)
+            seconds[mode].append(result["seconds"])
+    print(f"    datasets read per portal: {result['counts']}", flush=True)
+    one_after_another = statistics.median(seconds["sync"])
+    report("P9", "sync client, three portals one after another", one_after_another, "s")
+    report("P9", "async client, three portals at once", statistics.median(seconds["async"]), "s",
+           "sync, one after another", one_after_another)
 
 
 P5_OURS = """
@@ -481,7 +575,7 @@ def p8_mirror(env: dict[str, str], records: list[dict[str, Any]], workdir: Path)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", nargs="*", default=["P2", "P1", "P3", "P4", "P5", "P6", "P7", "P8"])
+    parser.add_argument("--only", nargs="*", default=["P2", "P1", "P3", "P4", "P5", "P6", "P7", "P8", "P9"])
     args = parser.parse_args()
     with gzip.open(DEPOSITAR, "rt", encoding="utf-8") as fh:
         records = [json.loads(line) for line in fh if line.strip()]
@@ -511,6 +605,8 @@ def main() -> None:
             p6_sync_memory(env, workdir)
         if "P8" in args.only:
             p8_mirror(env, records, workdir)
+        if "P9" in args.only:
+            p9_three_portals(env, records_file, records, workdir, args.runs)
     out = REPO / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / f"{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(RESULTS, indent=1))

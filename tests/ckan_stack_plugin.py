@@ -44,6 +44,16 @@ class Stack:
     def client(self, **options: Any) -> CkanLowlevelClient:
         return CkanLowlevelClient(self.url, self.token, **options)
 
+    def open(self, mode: str, **options: Any) -> Any:
+        """A sync client (``mode="sync"``), or the async client behind blocking calls (``"async"``),
+        for the behaviour tests that run against both."""
+        if mode == "sync":
+            return self.client(**options)
+        from async_facade import Blocking
+        from ckan_api_client.async_client import AsyncCkanLowlevelClient
+
+        return Blocking(AsyncCkanLowlevelClient(self.url, self.token, **options))
+
 
 def bring_up(version: str | None = None) -> Stack:
     """The local stack for ``version`` (CKAN_VERSION's, else the default), started if it is not running."""

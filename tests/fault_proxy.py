@@ -8,7 +8,15 @@ By a seeded schedule it answers a fraction of the requests with a fault instead 
 * ``502``/``503``/``504``  a gateway error page, without forwarding
 * ``429``           Too Many Requests with ``Retry-After``, without forwarding
 * ``stall``         forwarded, then no answer for longer than the client's read timeout
-* ``truncate``      forwarded, then the body is cut short
+* ``truncate``      forwarded, then the body is cut short (the length announced, the connection reset)
+
+and the malformed answers of :data:`MALFORMED` (a proxy or a crashing worker in front of CKAN):
+
+* ``null_result``   forwarded, then ``200 {"success": true, "result": null}`` instead of the answer
+* ``cut_json``      forwarded, then the answer's status and half its body, ending with the connection
+                    (no length announced: the client cannot tell it was cut but by the JSON)
+* ``html_200``      a maintenance page with status 200, without forwarding
+* ``cut_error``     forwarded; an error answer (a 409, a 404) comes with half its body, close-delimited
 
 It counts what reached CKAN (by method and path), so a test can tell a retried read from a
 doubled write. It serves only on 127.0.0.1, and stops with its context manager.
@@ -30,6 +38,7 @@ from urllib.parse import urlsplit
 from loopback_servers import LoopbackServer
 
 FAULTS = ("reset_before", "reset_after", "502", "503", "504", "429", "stall", "truncate")
+MALFORMED = ("null_result", "cut_json", "html_200", "cut_error", "502", "504", "stall", "truncate")
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "proxy-connection"}
 
 
@@ -74,8 +83,22 @@ class FaultProxy(LoopbackServer):
                     return self._answer(int(fault), page, {"Content-Type": "text/html"}, close=True)
                 if fault == "429":
                     return self._answer(429, b"slow down", {"Retry-After": proxy.retry_after}, close=True)
+                if fault == "html_200":
+                    page = b"<!doctype html><html><head><title>Down for maintenance</title></head><body>x</body></html>"
+                    return self._answer(200, page, {"Content-Type": "text/html"}, close=True)
                 status, headers, payload = proxy._forward(self.command, self.path, self.headers, body)
-                if fault == "reset_after":
+                if fault == "null_result":
+                    return self._answer(200, b'{"help": "", "success": true, "result": null}',
+                                        {"Content-Type": "application/json"})
+                if fault == "cut_json" or (fault == "cut_error" and status >= 400):
+                    self.send_response(status)
+                    for key, value in headers:
+                        self.send_header(key, value)
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.wfile.write(payload[: len(payload) // 2])
+                    self.close_connection = True
+                    return None
                     return self._reset()
                 if fault == "stall":
                     proxy._stop.wait(proxy.stall_seconds)

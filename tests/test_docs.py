@@ -34,7 +34,7 @@ def blocks(page: str) -> list[tuple[str, str]]:
 
 def test_every_page_has_runnable_snippets() -> None:
     assert {"index.md", "cookbook/backup.md", "cookbook/move.md", "cookbook/harvest.md", "cookbook/mirror.md",
-            "cookbook/files.md", "cookbook/datastore.md", "cookbook/testing.md"} <= set(PAGES)
+            "cookbook/files.md", "cookbook/datastore.md", "cookbook/testing.md", "cookbook/async.md"} <= set(PAGES)
     assert all(blocks(page) for page in PAGES)
 
 

@@ -18,9 +18,10 @@ import pytest
 from ckan_api_client import bulk
 from ckan_api_client.low_level import CkanLowlevelClient
 from ckan_api_client.syncing import SynchronizationClient
-from ckan_api_client.transport import RetryPolicy
+from ckan_api_client.core import RetryPolicy
 from ckan_stack_plugin import Factory, Stack
 from ckan_api_client.testing import unique_name
+from async_facade import make_client
 from fault_proxy import FaultProxy
 from real_portals import depositar
 
@@ -33,7 +34,7 @@ def faulty_client(proxy: FaultProxy, stack: Stack, **options: Any) -> CkanLowlev
     return CkanLowlevelClient(proxy.url, stack.token, timeout=(2, 1.0), retry=POLICY, **options)
 
 
-def figure(name: str, proxy: FaultProxy, client: CkanLowlevelClient, records: int, lost: int, doubled: int) -> None:
+def figure(name: str, proxy: FaultProxy, client: Any, records: int, lost: int, doubled: int) -> None:
     line = (f"{name}: fault rate {RATE:.0%}, {proxy.requests} requests, {sum(proxy.injected.values())} faults "
             f"{dict(proxy.injected)}, {records} records, {client.transport.stats.retries} retries, "
             f"lost {lost}, duplicated {doubled}")
@@ -65,11 +66,18 @@ def test_iter_datasets_through_faults(ckan_stack: Stack, client: CkanLowlevelCli
     for _ in range(30):
         factory.make_dataset(org=org)
     expected = [d["id"] for d in client.iter_datasets()]
-    faulty = faulty_client(proxy, ckan_stack, page_size=10)
+    faulty = faulty_client(proxy, ckan_stack, page_size=50)
     got = [d["id"] for d in faulty.iter_datasets()]
     assert got == expected  # every dataset, once, in order
     assert sum(proxy.injected.values()) > 0 and faulty.transport.stats.retries > 0
     figure("iter_datasets", proxy, faulty, len(got), len(set(expected) - set(got)), len(got) - len(set(got)))
+    # The async client, through the same faults.
+    faulty_async = make_client("async", proxy.url, ckan_stack.token, timeout=(2, 1.0), retry=POLICY, page_size=50)
+    got_async = [d["id"] for d in faulty_async.iter_datasets()]
+    assert got_async == expected
+    assert faulty_async.transport.stats.retries > 0
+    figure("iter_datasets (async)", proxy, faulty_async, len(got_async), len(set(expected) - set(got_async)),
+           len(got_async) - len(set(got_async)))
 
 
 def test_dump_through_faults(ckan_stack: Stack, client: CkanLowlevelClient, proxy: FaultProxy,
@@ -101,7 +109,8 @@ def test_load_through_faults(ckan_stack: Stack, client: CkanLowlevelClient, prox
     try:
         report = bulk.load(faulty, "datasets", path, concurrency=4)
         assert report.errors == [], report.errors[:3]
-        assert report.counts.get("created", 0) + report.counts.get("updated", 0) == len(source)
+        assert report.counts.get("created", 0) + report.counts.get("updated", 0) + \
+            report.counts.get("confirmed by reading back", 0) == len(source)
         held = {d["name"]: d for d in bulk.search(client, fq=f"owner_org:{org['id']}", include_private=True)}
         assert set(held) == {r["name"] for r in source}  # nothing lost, and names are unique: nothing twice
         for record in source:

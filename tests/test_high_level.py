@@ -1,22 +1,28 @@
-"""CkanHighlevelClient against the real stack."""
+"""CkanHighlevelClient and AsyncCkanHighlevelClient against the real stack (each test runs for both:
+the async one behind blocking calls, ``tests/async_facade.py``)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ckan_api_client import exceptions as exc
+from async_facade import Blocking
+from ckan_api_client.async_client import AsyncCkanHighlevelClient
 from ckan_api_client.high_level import CkanHighlevelClient
 from ckan_api_client.objects import Dataset, Organization, Resource
 from ckan_stack_plugin import Factory, Stack
 from ckan_api_client.testing import unique_name
 
 
-@pytest.fixture
-def high(ckan_stack: Stack) -> CkanHighlevelClient:
-    return CkanHighlevelClient(ckan_stack.url, ckan_stack.token)
+@pytest.fixture(params=["sync", "async"])
+def high(ckan_stack: Stack, request: pytest.FixtureRequest) -> Any:
+    if request.param == "sync":
+        return CkanHighlevelClient(ckan_stack.url, ckan_stack.token)
+    return Blocking(AsyncCkanHighlevelClient(ckan_stack.url, ckan_stack.token))
 
 
 def revise_count(high: CkanHighlevelClient) -> int:

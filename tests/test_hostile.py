@@ -15,13 +15,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ckan_api_client import exceptions as exc
-from ckan_api_client.files import download_resource, resource_path
-from ckan_api_client.low_level import CkanLowlevelClient
-from ckan_api_client.transport import RetryPolicy
+from ckan_api_client.files import resource_path
+from ckan_api_client.core import RetryPolicy
+from async_facade import MODES, download, make_client
 from loopback_servers import LoopbackServer, Reply, ScriptedServer, ok, timed
 
 TOKEN = "hostile-test-token-0123456789"
 ONCE = RetryPolicy(max_attempts=1)
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    """Each test with a client runs for the sync client and for the async one."""
+    return str(request.param)
 
 
 def endless(chunk: bytes = b"x" * 65536, limit_bytes: int | None = None) -> Any:
@@ -33,21 +39,20 @@ def endless(chunk: bytes = b"x" * 65536, limit_bytes: int | None = None) -> Any:
     return generate
 
 
-def test_an_endless_ok_body_is_an_error_not_a_hang() -> None:
+def test_an_endless_ok_body_is_an_error_not_a_hang(mode: str) -> None:
     with ScriptedServer([Reply(200, headers={"Content-Type": "application/json"}, stream=endless()),
                          ok({"id": "fine"})]) as server:
-        client = CkanLowlevelClient(server.url, TOKEN, retry=ONCE)
-        client.transport.max_response_bytes = 8 << 20
+        client = make_client(mode, server.url, TOKEN, retry=ONCE, max_response_bytes=8 << 20)
         elapsed, error = timed(lambda: client.get_dataset("x"))
         assert isinstance(error, exc.BadApiError) and "limit" in str(error)
         assert elapsed < 10
         assert client.get_dataset("fine") == {"id": "fine"}  # still usable
 
 
-def test_a_huge_error_body_is_not_buffered() -> None:
+def test_a_huge_error_body_is_not_buffered(mode: str) -> None:
     with ScriptedServer([Reply(500, headers={"Content-Type": "text/html"},
                                stream=endless(b"<html>" + b"y" * 65530, limit_bytes=400 << 20))]) as server:
-        client = CkanLowlevelClient(server.url, TOKEN, retry=ONCE)
+        client = make_client(mode, server.url, TOKEN, retry=ONCE)
         tracemalloc.start()
         try:
             elapsed, error = timed(lambda: client.call_action("package_create", {"name": "x"}))
@@ -60,14 +65,14 @@ def test_a_huge_error_body_is_not_buffered() -> None:
     assert peak < 10 << 20  # a 400 MB body, and at most 10 MB allocated while reading it
 
 
-def test_a_huge_declared_ok_body_is_refused_up_front() -> None:
+def test_a_huge_declared_ok_body_is_refused_up_front(mode: str) -> None:
     with ScriptedServer([Reply(200, body=b"{}", headers={"Content-Length": str(5 << 30)})]) as server:
-        client = CkanLowlevelClient(server.url, TOKEN, retry=ONCE)
+        client = make_client(mode, server.url, TOKEN, retry=ONCE)
         with pytest.raises(exc.BadApiError, match="over the limit"):
             client.get_dataset("x")
 
 
-def test_a_body_cut_short_is_retried_for_reads() -> None:
+def test_a_body_cut_short_is_retried_for_reads(mode: str) -> None:
     # Content-Length promises more than is sent, then the connection closes.
     calls = {"n": 0}
 
@@ -88,7 +93,7 @@ def test_a_body_cut_short_is_retried_for_reads() -> None:
             self.close_connection = True
 
     with LoopbackServer(Handler) as server:
-        client = CkanLowlevelClient(server.url, TOKEN, retry=RetryPolicy(max_attempts=3, backoff_base=0.01))
+        client = make_client(mode, server.url, TOKEN, retry=RetryPolicy(max_attempts=3, backoff_base=0.01))
         assert client.get_dataset("x") == {"id": "whole"}
         assert calls["n"] == 2 and client.transport.stats.retry_reasons == {"a body cut short": 1}
 
@@ -123,14 +128,14 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
         yield server.url, cert
 
 
-def test_tls_self_signed_is_refused_by_default_and_accepted_with_its_ca(tls_server: tuple[str, Path]) -> None:
+def test_tls_self_signed_is_refused_by_default_and_accepted_with_its_ca(mode: str, tls_server: tuple[str, Path]) -> None:
     url, cert = tls_server
-    refused = CkanLowlevelClient(url, TOKEN, retry=ONCE)
+    refused = make_client(mode, url, TOKEN, retry=ONCE)
     with pytest.raises(exc.TransportError) as caught:
         refused.get_dataset("x")
     assert "certificate" in str(caught.value).lower() and caught.value.request_sent is False
     assert TOKEN not in str(caught.value)
-    trusted = CkanLowlevelClient(url, TOKEN, verify=str(cert), retry=ONCE)
+    trusted = make_client(mode, url, TOKEN, verify=str(cert), retry=ONCE)
     assert trusted.get_dataset("x") == {"id": "over-tls"}
 
 
@@ -149,51 +154,51 @@ def test_resource_paths_stay_inside_the_folder(resource_id: str, url_tail: str, 
     assert path.parent.parent.resolve() == root.resolve()  # always <root>/<id>/<file>
 
 
-def test_existing_files_are_not_overwritten_unless_asked(tmp_path: Path) -> None:
+def test_existing_files_are_not_overwritten_unless_asked(mode: str, tmp_path: Path) -> None:
     with ScriptedServer([Reply(200, b"new content", {"Content-Type": "text/csv"})]) as server:
-        client = CkanLowlevelClient(server.url, TOKEN)
+        client = make_client(mode, server.url, TOKEN)
         resource = {"id": "r1", "url": server.url + "/data.csv", "format": "CSV", "size": len(b"new content")}
         dest = tmp_path / "data.csv"
         dest.write_bytes(b"precious local edits")
         with pytest.raises(exc.DestinationExists, match="differs"):  # it differs from what the resource declares
-            download_resource(client, resource, dest)
+            download(client, resource, dest)
         assert dest.read_bytes() == b"precious local edits"
         undeclared = {k: v for k, v in resource.items() if k != "size"}
-        assert download_resource(client, undeclared, dest).skipped  # cannot tell: kept as it is
+        assert download(client, undeclared, dest).skipped  # cannot tell: kept as it is
         assert dest.read_bytes() == b"precious local edits" and server.requests == []
-        result = download_resource(client, resource, dest, overwrite=True)
+        result = download(client, resource, dest, overwrite=True)
         assert dest.read_bytes() == b"new content" and not result.skipped
-        assert download_resource(client, resource, dest).skipped  # complete already: nothing fetched
+        assert download(client, resource, dest).skipped  # complete already: nothing fetched
         assert len(server.requests) == 1
 
 
-def test_html_instead_of_data_is_rejected_and_nothing_is_written(tmp_path: Path) -> None:
+def test_html_instead_of_data_is_rejected_and_nothing_is_written(mode: str, tmp_path: Path) -> None:
     login = b"<!DOCTYPE html><html><head><title>Log in</title></head><body>please log in</body></html>"
     with ScriptedServer([Reply(200, login, {"Content-Type": "text/html; charset=utf-8"})]) as server:
-        client = CkanLowlevelClient(server.url, TOKEN)
+        client = make_client(mode, server.url, TOKEN)
         dest = tmp_path / "data.csv"
         with pytest.raises(exc.DownloadError, match="HTML page"):
-            download_resource(client, {"id": "r", "url": server.url + "/download/data.csv", "format": "CSV"}, dest)
+            download(client, {"id": "r", "url": server.url + "/download/data.csv", "format": "CSV"}, dest)
         assert not dest.exists() and not list(tmp_path.iterdir())
 
 
-def test_size_and_hash_are_verified(tmp_path: Path) -> None:
+def test_size_and_hash_are_verified(mode: str, tmp_path: Path) -> None:
     import hashlib
 
     data = os.urandom(5000)
     with ScriptedServer([Reply(200, data, {"Content-Type": "application/octet-stream"})]) as server:
-        client = CkanLowlevelClient(server.url, TOKEN)
+        client = make_client(mode, server.url, TOKEN)
         base = {"id": "r", "url": server.url + "/f.bin"}
         with pytest.raises(exc.DownloadError, match="declares"):
-            download_resource(client, dict(base, size=4999), tmp_path / "a.bin")
+            download(client, dict(base, size=4999), tmp_path / "a.bin")
         with pytest.raises(exc.DownloadError, match="hash"):
-            download_resource(client, dict(base, hash="0" * 64), tmp_path / "b.bin")
-        good = download_resource(client, dict(base, size=5000, hash=hashlib.md5(data).hexdigest()), tmp_path / "c.bin")
+            download(client, dict(base, hash="0" * 64), tmp_path / "b.bin")
+        good = download(client, dict(base, size=5000, hash=hashlib.md5(data).hexdigest()), tmp_path / "c.bin")
         assert good.size == 5000 and (tmp_path / "c.bin").read_bytes() == data
         assert not list(tmp_path.glob("*.part"))
 
 
-def test_download_resumes_with_a_range(tmp_path: Path) -> None:
+def test_download_resumes_with_a_range(mode: str, tmp_path: Path) -> None:
     data = os.urandom(10000)
 
     def answer(recorded: Any) -> Reply:
@@ -204,9 +209,9 @@ def test_download_resumes_with_a_range(tmp_path: Path) -> None:
         return Reply(200, data)
 
     with ScriptedServer(answer) as server:
-        client = CkanLowlevelClient(server.url, TOKEN)
+        client = make_client(mode, server.url, TOKEN)
         dest = tmp_path / "big.bin"
         (tmp_path / "big.bin.part").write_bytes(data[:4000])  # an earlier, interrupted download
-        result = download_resource(client, {"id": "r", "url": server.url + "/big.bin", "size": 10000}, dest)
+        result = download(client, {"id": "r", "url": server.url + "/big.bin", "size": 10000}, dest)
         assert dest.read_bytes() == data and result.size == 10000
         assert server.requests[0].headers["Range"] == "bytes=4000-"

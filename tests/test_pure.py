@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ckan_api_client import exceptions as exc
-from ckan_api_client.actions import Capabilities, is_read_only
+from ckan_api_client.core import Capabilities, is_read_only
 from ckan_api_client.shapes import dataset_for_write, extras_to_list, group_for_write
-from ckan_api_client.transport import RetryPolicy, Secret, error_class, parse_error_body
+from ckan_api_client.core import RetryPolicy, Secret, error_class, parse_error_body
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
@@ -132,3 +132,60 @@ def test_secret_never_shows_itself() -> None:
     import pickle
     with pytest.raises(TypeError):
         pickle.dumps(secret)
+
+
+def test_retry_delay_is_a_pure_decision_over_failure_attempt_and_idempotence() -> None:
+    from ckan_api_client.core import retry_delay
+
+    policy = RetryPolicy(max_attempts=3, backoff_base=0.0)
+    sent = exc.TransportError("reset", request_sent=True)
+    unsent = exc.TransportError("refused", request_sent=False)
+    malformed = exc.MalformedAnswer("cut")
+    gateway = exc.ServerError(502, "bad gateway")
+    limited = exc.RateLimited(429, "slow down")
+    limited.retry_after = 7.0
+    too_long = exc.RateLimited(429, "slow down")
+    too_long.retry_after = 1000.0
+    assert retry_delay(sent, attempt=1, idempotent=True, policy=policy) == 0.0
+    assert retry_delay(sent, attempt=1, idempotent=False, policy=policy) is None  # a write may have landed
+    assert retry_delay(unsent, attempt=1, idempotent=False, policy=policy) == 0.0  # it never left
+    assert retry_delay(unsent, attempt=1, idempotent=True, policy=policy, dead_link=True) is None
+    assert retry_delay(malformed, attempt=2, idempotent=True, policy=policy) == 0.0
+    assert retry_delay(malformed, attempt=1, idempotent=False, policy=policy) is None
+    assert retry_delay(malformed, attempt=3, idempotent=True, policy=policy) is None  # attempts used up
+    assert retry_delay(gateway, attempt=1, idempotent=False, policy=policy) is None
+    assert retry_delay(gateway, attempt=1, idempotent=False, policy=RetryPolicy(retry_writes=True, backoff_base=0)) == 0
+    assert retry_delay(limited, attempt=1, idempotent=False, policy=policy) == 7.0  # refused unprocessed
+    assert retry_delay(too_long, attempt=1, idempotent=True, policy=policy) is None
+    assert retry_delay(exc.NotFound(404, "gone"), attempt=1, idempotent=True, policy=policy) is None
+
+
+def test_decode_answer_tells_malformed_answers_from_well_formed_ones() -> None:
+    from ckan_api_client.core import decode_answer
+
+    assert decode_answer(200, b'{"success": true, "result": [1]}', action="package_list") == [1]
+    assert decode_answer(200, b'{"success": true, "result": null}', action="package_delete") is None
+    with pytest.raises(exc.MalformedAnswer):  # a create always answers what it made
+        decode_answer(200, b'{"success": true, "result": null}', action="package_create")
+    assert decode_answer(200, b'{"success": true, "result": null}', action="help_show") is None
+    for body in (b'{"success": true, "result": null}', b'{"success": tr', b"<html><title>Oops</title></html>",
+                 b"", b"[1, 2]", b'{"success": true}', b'{"success": false}'):
+        with pytest.raises(exc.MalformedAnswer):
+            decode_answer(200, body, action="package_show")
+    with pytest.raises(exc.NotFound):
+        decode_answer(200, b'{"success": false, "error": {"__type": "Not Found Error", "message": "x"}}',
+                      action="package_show")
+
+
+def test_client_options_are_built_once_checked_and_replaced_field_by_field() -> None:
+    from ckan_api_client.core import ClientOptions, Secret
+
+    options = ClientOptions.build("tok", timeout=3.0, concurrency=32)
+    assert options.api_key == Secret("tok") and "tok" not in repr(options)
+    assert options.pool_size == 32 and ClientOptions(concurrency=1).pool_size == 4
+    anonymous = options.replace(api_key=None)
+    assert anonymous.api_key is None and anonymous.timeout == 3.0 and options.api_key is not None
+    assert ClientOptions.build("").api_key is None
+    for wrong in ({"page_size": 0}, {"concurrency": 0}, {"max_rps": -1}, {"colour": "red"}):
+        with pytest.raises(exc.InvalidInput):
+            ClientOptions.build(**wrong)

@@ -18,9 +18,11 @@ from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 from .concurrency import Runner, run_concurrently
 from .exceptions import CkanError, InvalidInput, NotFound, ValidationError, outcome_unknown
 from .low_level import CkanLowlevelClient
-from .objects import owner_org_ref, portable_dataset, portable_group
+from .objects import ApiObject, Dataset, Group, Organization, diff, owner_org_ref, portable_dataset, portable_group
 from .streams import BadLine, TextOutput, final_path, read_jsonl, side_file
 from .writes import DEFAULT_ATTEMPTS, CreateOutcome, create_resolving, remove
+
+ENTITY_KINDS: dict[str, type[ApiObject]] = {"dataset": Dataset, "organization": Organization, "group": Group}
 
 __all__ = ["dump", "load", "delete", "search", "download_files", "BulkReport", "RecordError",
            "Interrupted"]
@@ -457,8 +459,12 @@ def _load_records(client: CkanLowlevelClient, entity: str, path: str | Path, mod
                     raise ValidationError(409, f"the name {name!r} is already in use (create only)",
                                           action=create_action, error={"name": ["That URL is already in use."]})
                 written, uploads = update(portable, name, uploads)
-            else:  # created now, or an earlier attempt of ours landed with this very content
+            elif created.outcome is CreateOutcome.CREATED:  # the create was answered: made now
                 written, outcome = created.result, "created"
+            elif diff(portable, created.result, ENTITY_KINDS[entity]):  # there, but not as the record says
+                written, uploads = update(portable, name, uploads)
+            else:  # an uncertain attempt, and the object is there as the record says: made now or before
+                written, outcome = created.result, "confirmed by reading back"
         if uploads:
             resources = written.get("resources") if isinstance(written, Mapping) else None
             if not isinstance(resources, list) or len(resources) < len(portable.get("resources") or []):

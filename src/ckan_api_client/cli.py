@@ -28,10 +28,10 @@ import click
 
 from . import bulk
 from ._version import __version__
+from .core import ClientOptions, RetryPolicy
 from .exceptions import CkanError, DestinationExists, InvalidInput
 from .low_level import CkanLowlevelClient
 from .streams import TextOutput, is_regular_target, read_jsonl
-from .transport import RetryPolicy
 
 # The sync, file and DataStore modules are imported by the commands that use them: a command
 # starts faster without the ones it does not need.
@@ -44,10 +44,8 @@ DEFAULT_CONFIG = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")
 class Settings:
     url: str | None
     token: str | None
-    verify: bool | str
-    timeout: float
-    retries: int
-    max_rps: float | None
+    options: ClientOptions
+    """The connection options of the global flags, for every client the command makes."""
     jobs: int
     quiet: bool
     config: Path = DEFAULT_CONFIG
@@ -62,9 +60,7 @@ class Settings:
 
     def connect(self, url: str, token: str | None) -> CkanLowlevelClient:
         """A client with the global options, its token checked (one the site does not know would act as anonymous)."""
-        client = CkanLowlevelClient(url, token or None, timeout=(min(10.0, self.timeout), self.timeout),
-                                    verify=self.verify, retry=RetryPolicy(max_attempts=max(1, self.retries + 1)),
-                                    max_rps=self.max_rps)
+        client = CkanLowlevelClient(url, token or None, options=self.options)
         client.check_token()
         return client
 
@@ -154,7 +150,12 @@ def main(ctx: click.Context, url: str | None, token: str | None, profile: str | 
             values.get("token", token)
     verify: bool | str = False if insecure else (ca_bundle or True)
     logging.basicConfig(level=logging.ERROR if quiet else logging.WARNING, format="%(message)s", stream=sys.stderr)
-    ctx.obj = Settings(url, token, verify, timeout, retries, max_rps, jobs, quiet, config_path)
+    try:
+        options = ClientOptions.build(timeout=(min(10.0, timeout), timeout), verify=verify, max_rps=max_rps,
+                                      retry=RetryPolicy(max_attempts=max(1, retries + 1)), concurrency=jobs)
+    except InvalidInput as error:
+        raise click.UsageError(str(error)) from None
+    ctx.obj = Settings(url, token, options, jobs, quiet, config_path)
 
 
 def _parse_action_args(args: tuple[str, ...]) -> dict[str, Any]:

@@ -7,7 +7,8 @@
   :meth:`~DataStore.delete_records` deletes the rows that match a filter.
 * :meth:`~DataStore.iter_records` yields every row once: with the keyset pagination of CKAN 2.12
   (``include_next_page`` / ``next_page`` on ``_id``) where the server has it, and ``_id``-sorted
-  pages otherwise. Rows appended during the read never make a row come twice or be skipped.
+  pages otherwise. Rows appended during the read never make a row come twice or be skipped. The
+  reads are operations of :mod:`ckan_api_client.operations`, shared with the async client.
 * :meth:`~DataStore.to_dataframe` / :meth:`~DataStore.from_dataframe` with pandas (an optional
   extra: ``pip install ckan-api-client[pandas]``; imported only when these are called), and
   :meth:`~DataStore.search_sql` where the server enables SQL search.
@@ -20,8 +21,9 @@ import decimal
 import math
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
+from . import operations as ops
 from .concurrency import run_concurrently
-from .exceptions import BadApiError, InvalidInput, NotFound
+from .exceptions import BadApiError, InvalidInput
 from .low_level import CkanLowlevelClient
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -174,16 +176,11 @@ class DataStore:
 
     def exists(self, resource_id: str) -> bool:
         """True when the resource has a DataStore table."""
-        try:
-            self.client.call_action("datastore_search", {"resource_id": resource_id, "limit": 0})
-        except NotFound:
-            return False
-        return True
+        return self.client.run(ops.datastore_exists(resource_id))
 
     def info(self, resource_id: str) -> list[dict[str, Any]]:
         """The table's fields (id, type), from a search with no rows."""
-        result = self.client.call_action("datastore_search", {"resource_id": resource_id, "limit": 0})
-        return [f for f in result.get("fields", []) if isinstance(f, dict)]
+        return self.client.run(ops.datastore_fields(resource_id))
 
     @property
     def has_keyset_paging(self) -> bool:
@@ -193,54 +190,13 @@ class DataStore:
     def iter_records(self, resource_id: str, *, filters: Mapping[str, Any] | None = None,
                      fields: Sequence[str] | None = None, q: str | Mapping[str, Any] | None = None,
                      sort: str | None = None, include_id: bool = True) -> Iterator[dict[str, Any]]:
-        """Every matching row, once, a page at a time (see the module documentation).
-
-        With a ``sort`` other than ``_id``, pages are offsets ordered by that sort and then by
-        ``_id`` (stable, but rows added mid-read may shift them).
-        """
-        wanted = list(fields) if fields is not None else None
-        if wanted is not None and "_id" not in wanted:
-            wanted = ["_id", *wanted]
-        order = f"{sort}, _id" if sort and sort.strip() not in ("_id", "_id asc") else "_id"
-        keyset = order == "_id" and self.has_keyset_paging
-        base: dict[str, Any] = {"resource_id": resource_id, "limit": self.page_size, "sort": order,
-                                "records_format": "lists", "include_total": False}
-        if q is not None:
-            base["q"] = q
-        if wanted is not None:
-            base["fields"] = wanted
-        page_filters = dict(filters or {})
-        offset = 0
-        while True:
-            query = dict(base, filters=page_filters)
-            if keyset:
-                query["include_next_page"] = True
-            else:
-                query["offset"] = offset  # in _id order, appended rows come after the pages read
-            result = self.client.call_action("datastore_search", query, read_only=True)
-            names = [f["id"] for f in result.get("fields", [])]
-            rows = result.get("records") or []
-            for values in rows:
-                row = dict(zip(names, values))
-                if not include_id:
-                    row.pop("_id", None)
-                yield row
-            if len(rows) < int(result.get("limit") or self.page_size) or not rows:
-                return
-            offset += len(rows)
-            if keyset:
-                next_page = result.get("next_page")
-                if not isinstance(next_page, dict):
-                    return
-                page_filters = {**(filters or {}), **next_page}
+        """Every matching row, once, a page at a time (see :func:`~ckan_api_client.operations.datastore_records`)."""
+        return self.client.run_iter(ops.datastore_records(resource_id, self.page_size, filters=filters, fields=fields,
+                                                          q=q, sort=sort, include_id=include_id))
 
     def search_sql(self, sql: str) -> list[dict[str, Any]]:
         """Rows of a ``datastore_search_sql`` query (where the server enables it)."""
-        result = self.client.call_action("datastore_search_sql", {"sql": sql}, read_only=True)
-        records = result.get("records")
-        if not isinstance(records, list):
-            raise BadApiError("datastore_search_sql returned no records", action="datastore_search_sql")
-        return records
+        return self.client.run(ops.datastore_search_sql(sql))
 
     # ------------------------------------------------------------------ pandas
 

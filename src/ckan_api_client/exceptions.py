@@ -16,6 +16,7 @@
     ├── TransportError              no usable answer: timeout, refused or reset connection
     │   └── RequestTimeout          connect or read timeout fired
     ├── BadApiError                 an ok status but a body of the wrong shape
+    │   └── MalformedAnswer         not a well-formed envelope at all (cut or invalid JSON, HTML, null result)
     ├── RedirectError               a redirect that would drop the request body or leave the host
     ├── DownloadError               a file download that is not the file (HTML page, wrong size or hash)
     │   └── DestinationExists       the local file exists and differs (not replaced unless asked)
@@ -45,6 +46,7 @@ __all__ = [
     "TransportError",
     "RequestTimeout",
     "BadApiError",
+    "MalformedAnswer",
     "RedirectError",
     "DownloadError",
     "InvalidInput",
@@ -87,6 +89,14 @@ class HTTPError(CkanError):
         self.action = action
         self.url = url
         self.error: dict[str, Any] | None = dict(error) if error is not None else None
+        self.retry_after: float | None = None
+        """Seconds the server asked to wait before trying again (``Retry-After``), if it said."""
+
+    @property
+    def reason_lost(self) -> bool:
+        """True when the body was not CKAN's error envelope (cut short, or a proxy's page): the
+        status is known, but not why; a caller for whom the reason matters reads back instead."""
+        return self.error is None
 
     @property
     def error_type(self) -> str | None:
@@ -150,8 +160,6 @@ class SearchError(HTTPError):
 class RateLimited(HTTPError):
     """429: too many requests; ``retry_after`` is the server's hint in seconds, if it gave one."""
 
-    retry_after: float | None = None
-
 
 class ServerError(HTTPError):
     """5xx: the server (or a gateway in front of it) failed."""
@@ -173,6 +181,10 @@ class TransportError(CkanError):
         self.url = url
         self.request_sent = request_sent
         self.status_code: int | None = None
+        self.dns_failure = False
+        """The host name did not resolve: nothing was sent, and for another site's link, trying again will not help."""
+        self.body_cut = False
+        """The answer had begun (status and headers came) and its body was cut off."""
 
     def __str__(self) -> str:
         where = f" {self.action}" if self.action else (f" {self.url}" if self.url else "")
@@ -197,6 +209,12 @@ class BadApiError(CkanError):
     def __str__(self) -> str:
         where = f" {self.action}" if self.action else (f" {self.url}" if self.url else "")
         return f"unexpected API answer{where}: {self.message}"
+
+
+class MalformedAnswer(BadApiError):
+    """An ok status whose body is not a well-formed answer: invalid or cut JSON, an HTML page, no
+    ``result``, or a null ``result`` from a read that always has one. Reads are retried on it; for a
+    write it means the outcome is unknown (it may have been applied)."""
 
 
 class RedirectError(CkanError):

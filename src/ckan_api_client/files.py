@@ -4,7 +4,8 @@
 token only when the file is on the client's own host, checks the status, refuses an HTML page
 where a file was expected (the classic "login page saved as data.csv"), verifies the size and
 hash the resource declares, writes to a temporary file renamed into place only when complete, and
-continues a partial download where the server supports ranges.
+continues with `Range` where a body was cut, within the call (as often as the retry policy allows)
+and in a later call from the `.part` file it keeps.
 
 :func:`upload_resource` and :func:`replace_resource_file` stream a file from disk as a multipart
 body (constant memory, with a progress callback).
@@ -16,6 +17,7 @@ import hashlib
 import os
 import re
 import sys
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +25,12 @@ from typing import IO, Any, Callable, Mapping
 from urllib.parse import unquote, urlsplit
 
 from .actions import UploadFile
-from .exceptions import DestinationExists, DownloadError, InvalidInput
-from .low_level import CkanLowlevelClient, _expect_dict
+from .core import RetryPolicy, retry_delay
+from .exceptions import DestinationExists, DownloadError, InvalidInput, TransportError
+from . import operations as ops
+from .low_level import CkanLowlevelClient
 from .streams import is_regular_target, is_stdio
+from .transport import Transport
 
 __all__ = ["download_resource", "upload_resource", "replace_resource_file", "DownloadResult", "safe_filename",
            "resource_path"]
@@ -96,7 +101,7 @@ def _expects_html(resource: Mapping[str, Any]) -> bool:
     return "html" in text or text.endswith(".htm")
 
 
-class _Digests:
+class Digests:
     """sha256 of the bytes fed, and the resource's declared algorithm too when it is another one."""
 
     def __init__(self, algorithm: str | None) -> None:
@@ -118,9 +123,36 @@ class _Digests:
 
 
 def _file_digests(path: Path, algorithm: str | None) -> tuple[str, str | None]:
-    digests = _Digests(algorithm)
+    digests = Digests(algorithm)
     digests.update_from(path)
     return digests.result()
+
+
+def download_facts(resource: Mapping[str, Any] | Any, verify: bool
+                   ) -> tuple[Mapping[str, Any], str, tuple[str, str] | None, int | None]:
+    """The resource as a dict, its URL, and (when verifying) the hash and size it declares."""
+    data = resource.to_api() if hasattr(resource, "to_api") else resource
+    if not isinstance(data, Mapping):
+        raise InvalidInput("resource must be a dict or a Resource")
+    url = data.get("url")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise InvalidInput(f"resource {data.get('id')} has no http(s) URL to download: {url!r}")
+    return data, url, (_declared_hash(data) if verify else None), (_declared_size(data) if verify else None)
+
+
+def kept_file(dest: Path, declared: tuple[str, str] | None, size: int | None, overwrite: bool
+              ) -> DownloadResult | None:
+    """An existing complete file at ``dest`` (reported as skipped), None when there is none or it
+    is to be replaced; :class:`DestinationExists` for a different file without ``overwrite``."""
+    if not dest.exists():
+        return None
+    digest, other = _file_digests(dest, declared[0] if declared else None)
+    complete = (size is None or dest.stat().st_size == size) and (declared is None or (other or digest) == declared[1])
+    if complete and (size is not None or declared is not None or not overwrite):
+        return DownloadResult(dest, dest.stat().st_size, digest, skipped=True)
+    if not overwrite:
+        raise DestinationExists(f"{dest} exists and differs from the resource (not replaced unless asked)", str(dest))
+    return None
 
 
 def download_resource(client: CkanLowlevelClient, resource: Mapping[str, Any] | Any, dest: str | Path, *,
@@ -131,56 +163,118 @@ def download_resource(client: CkanLowlevelClient, resource: Mapping[str, Any] | 
     An existing complete file (same size and declared hash) is kept and reported as skipped;
     a different existing file is only replaced with ``overwrite``.
     """
-    data = resource.to_api() if hasattr(resource, "to_api") else resource
-    if not isinstance(data, Mapping):
-        raise InvalidInput("resource must be a dict or a Resource")
-    url = data.get("url")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise InvalidInput(f"resource {data.get('id')} has no http(s) URL to download: {url!r}")
-    declared = _declared_hash(data) if verify else None
-    size = _declared_size(data) if verify else None
+    data, url, declared, size = download_facts(resource, verify)
     if not is_regular_target(dest):
         return _download_through(client, data, url, dest, declared, size, progress)
     dest = Path(dest)
-    if dest.exists():
-        digest, other = _file_digests(dest, declared[0] if declared else None)
-        complete = (size is None or dest.stat().st_size == size) and \
-            (declared is None or (other or digest) == declared[1])
-        if complete and (size is not None or declared is not None or not overwrite):
-            return DownloadResult(dest, dest.stat().st_size, digest, skipped=True)
-        if not overwrite:
-            raise DestinationExists(f"{dest} exists and differs from the resource (not replaced unless asked)",
-                                    str(dest))
-    part = dest.with_name(dest.name + ".part")
-    offset = part.stat().st_size if part.exists() else 0
-    headers = {"Range": f"bytes={offset}-"} if offset else {}
-    made_folder = not dest.parent.exists()
-    try:
-        response = client.transport.request("GET", url, headers=headers, stream=True, idempotent=True,
-                                            action="download")
-    except BaseException:
-        _remove_if_empty(dest.parent, made_folder)
-        raise
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        if offset and response.status_code != 206:
-            offset = 0  # the server sent the whole file again: start over
-        digests = _Digests(declared[0] if declared else None)  # hashed as it arrives: the file is read once
-        if offset:
-            digests.update_from(part)
-        with open(part, "ab" if offset else "wb") as out:
-            written = _copy_body(response, out, data, url, digests, offset, progress)
-        failure = _incomplete(url, written, digests, size, declared)
+    kept = kept_file(dest, declared, size, overwrite)
+    if kept is not None:
+        return kept
+    job = ResumableDownload(data, url, dest, declared, size, progress)
+    transport = client.transport
+    while True:
+        try:
+            response = transport.request("GET", url, headers=job.range_headers(), stream=True, idempotent=True,
+                                         action="download")
+        except BaseException:
+            job.not_started()
+            raise
+        try:
+            sink = job.begin(response.status_code, response.headers)
+            for chunk in transport.stream_body(response, "download"):
+                sink.take(chunk)
+            return job.finish()
+        except DownloadError:
+            job.abandon()
+            raise
+        except TransportError as cut:
+            time.sleep(job.after_cut(cut, transport.retry, transport.stats))
+        finally:
+            job.close()
+            response.close()
+
+
+class ResumableDownload:
+    """One download into a regular file through ``NAME.part``, the decisions without the I/O: what
+    range to ask for, where the bytes go, whether a cut is continued, when the file is done. The
+    sync and the async download drive it the same way.
+
+    A body cut off is continued with ``Range`` from where it stopped, as often as the retry policy
+    allows; when it gives up, the ``.part`` file stays for a later call to resume."""
+
+    def __init__(self, data: Mapping[str, Any], url: str, dest: Path, declared: tuple[str, str] | None,
+                 size: int | None, progress: Callable[[int], None] | None) -> None:
+        self.data, self.url, self.dest, self.declared, self.size, self.progress = data, url, dest, declared, size, progress
+        self.part = dest.with_name(dest.name + ".part")
+        self.made_folder = not dest.parent.exists()
+        self.algorithm = declared[0] if declared else None
+        self.digests = Digests(self.algorithm)  # hashed as it arrives: the file is read once
+        self.hashed = 0
+        self.offset = 0
+        self.cuts = 0
+        self._out: IO[bytes] | None = None
+        self._sink: BodySink | None = None
+
+    def range_headers(self) -> dict[str, str]:
+        self.offset = self.part.stat().st_size if self.part.exists() else 0
+        return {"Range": f"bytes={self.offset}-"} if self.offset else {}
+
+    def begin(self, status: int, headers: Mapping[str, str]) -> BodySink:
+        """Where the body of an ok answer goes: appended to the ``.part`` when the answer continues it."""
+        self.dest.parent.mkdir(parents=True, exist_ok=True)
+        offset = self.offset
+        if offset and not continues_at(status, headers, offset):
+            offset = 0  # the server sent the whole file again (or another range): start over
+        if offset != self.hashed:  # a .part from an earlier call, or a restart: hash what is kept
+            self.digests, self.hashed = Digests(self.algorithm), 0
+            if offset:
+                self.digests.update_from(self.part)
+        self._out = open(self.part, "ab" if offset else "wb")
+        self._sink = BodySink(self._out, self.data, self.url, self.digests, offset, headers.get("Content-Type", ""),
+                              self.progress)
+        return self._sink
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+    def finish(self) -> DownloadResult:
+        """The body ended: check it against what the resource declares, and put the file in place."""
+        self.close()
+        assert self._sink is not None
+        failure = incomplete(self.url, self._sink.written, self.digests, self.size, self.declared)
         if failure is not None:
             raise DownloadError(failure)
-    except DownloadError:
-        part.unlink(missing_ok=True)
-        _remove_if_empty(dest.parent, made_folder)
-        raise
-    finally:
-        response.close()
-    os.replace(part, dest)
-    return DownloadResult(dest, written, digests.result()[0])
+        os.replace(self.part, self.dest)
+        return DownloadResult(self.dest, self._sink.written, self.digests.result()[0])
+
+    def after_cut(self, cut: TransportError, policy: RetryPolicy, stats: Any) -> float:
+        """Seconds to wait before continuing a cut body; ``cut`` raised again when the policy gives up."""
+        self.close()
+        self.cuts += 1
+        self.hashed = self.part.stat().st_size if self.part.exists() else 0
+        delay = retry_delay(cut, attempt=self.cuts, idempotent=True, policy=policy)
+        if delay is None:
+            raise cut
+        stats.count_retry("a download cut short")
+        return delay
+
+    def not_started(self) -> None:
+        """No answer came at all: leave no empty folder behind."""
+        remove_if_empty(self.dest.parent, self.made_folder)
+
+    def abandon(self) -> None:
+        """What came is not the file: remove it (and a folder made for it)."""
+        self.close()
+        self.part.unlink(missing_ok=True)
+        remove_if_empty(self.dest.parent, self.made_folder)
+
+
+def continues_at(status: int, headers: Mapping[str, str], offset: int) -> bool:
+    """True when a ranged answer carries the file from ``offset`` on."""
+    content_range = headers.get("Content-Range", "")
+    return status == 206 and content_range.replace(" ", "").startswith(f"bytes{offset}-")
 
 
 def _download_through(client: CkanLowlevelClient, data: Mapping[str, Any], url: str, dest: str | Path,
@@ -189,11 +283,11 @@ def _download_through(client: CkanLowlevelClient, data: Mapping[str, Any], url: 
     """Stream a file straight into stdout (``-``) or a special file: no ``.part``, no rename, no resume.
     The checks still run; a file that fails them raises after its bytes went out."""
     response = client.transport.request("GET", url, stream=True, idempotent=True, action="download")
-    digests = _Digests(declared[0] if declared else None)
+    digests = Digests(declared[0] if declared else None)
     try:
         sink: IO[bytes] = sys.stdout.buffer if is_stdio(dest) else open(dest, "wb")
         try:
-            written = _copy_body(response, sink, data, url, digests, 0, progress)
+            written = _copy_body(client.transport, response, sink, data, url, digests, 0, progress)
         finally:
             if sink is sys.stdout.buffer:
                 sink.flush()
@@ -201,35 +295,51 @@ def _download_through(client: CkanLowlevelClient, data: Mapping[str, Any], url: 
                 sink.close()
     finally:
         response.close()
-    failure = _incomplete(url, written, digests, size, declared)
+    failure = incomplete(url, written, digests, size, declared)
     if failure is not None:
         raise DownloadError(f"{failure} (the bytes were already written to {dest})")
     return DownloadResult(Path(dest), written, digests.result()[0])
 
 
-def _copy_body(response: Any, out: IO[bytes], data: Mapping[str, Any], url: str, digests: _Digests,
-               offset: int, progress: Callable[[int], None] | None) -> int:
-    """Copy a streamed body into ``out``, hashing as it goes; refuse an HTML page where a file was meant."""
-    content_type = response.headers.get("Content-Type", "").lower()
-    first = True
-    written = offset
-    for chunk in response.iter_content(chunk_size=CHUNK):
-        if first and not offset and not _expects_html(data):
+class BodySink:
+    """Where a downloaded body goes, chunk by chunk: written, hashed, counted, and an HTML page
+    refused where a file was meant (the classic "login page saved as data.csv"). The sync and the
+    async download feed it the same way."""
+
+    def __init__(self, out: IO[bytes], data: Mapping[str, Any], url: str, digests: Digests, offset: int,
+                 content_type: str, progress: Callable[[int], None] | None) -> None:
+        self.out, self.data, self.url, self.digests = out, data, url, digests
+        self.written = offset
+        self._check_html = not offset and not _expects_html(data)
+        self._content_type = content_type.lower()
+        self.progress = progress
+
+    def take(self, chunk: bytes) -> None:
+        if self._check_html:
+            self._check_html = False
             head = chunk[:512].lstrip().lower()
-            if "text/html" in content_type or head.startswith((b"<!doctype html", b"<html")):
+            if "text/html" in self._content_type or head.startswith((b"<!doctype html", b"<html")):
                 raise DownloadError(
-                    f"{url} answered an HTML page where a {data.get('format') or 'data'} file was expected "
-                    "(a login or error page?)")
-        first = False
-        out.write(chunk)
-        digests.update(chunk)
-        written += len(chunk)
-        if progress is not None:
-            progress(written)
-    return written
+                    f"{self.url} answered an HTML page where a {self.data.get('format') or 'data'} file was "
+                    "expected (a login or error page?)")
+        self.out.write(chunk)
+        self.digests.update(chunk)
+        self.written += len(chunk)
+        if self.progress is not None:
+            self.progress(self.written)
 
 
-def _incomplete(url: str, written: int, digests: _Digests, size: int | None,
+def _copy_body(transport: Transport, response: Any, out: IO[bytes], data: Mapping[str, Any], url: str,
+               digests: Digests, offset: int, progress: Callable[[int], None] | None) -> int:
+    """Copy a streamed body into ``out`` through a :class:`BodySink`. A cut body raises
+    :class:`TransportError` after what came was written (and hashed)."""
+    sink = BodySink(out, data, url, digests, offset, response.headers.get("Content-Type", ""), progress)
+    for chunk in transport.stream_body(response, "download"):
+        sink.take(chunk)
+    return sink.written
+
+
+def incomplete(url: str, written: int, digests: Digests, size: int | None,
                 declared: tuple[str, str] | None) -> str | None:
     """Why the file received is not the resource's file (None when it is, as far as it declares)."""
     digest, other = digests.result()
@@ -240,7 +350,7 @@ def _incomplete(url: str, written: int, digests: _Digests, size: int | None,
     return None
 
 
-def _remove_if_empty(folder: Path, made_here: bool) -> None:
+def remove_if_empty(folder: Path, made_here: bool) -> None:
     """Leave no empty folder behind a download that failed (only one this download made)."""
     if made_here:
         try:
@@ -251,29 +361,12 @@ def _remove_if_empty(folder: Path, made_here: bool) -> None:
 
 def upload_resource(client: CkanLowlevelClient, dataset: str | Mapping[str, Any], file: UploadFile, *,
                     progress: Callable[[int], None] | None = None, **fields: Any) -> dict[str, Any]:
-    """Create a resource in ``dataset`` (id, name or dict) with ``file`` as its data.
-
-    The file is streamed from disk as a multipart body. A multipart form carries only plain
-    values, so when ``fields`` has nested ones (lists, dicts) they are sent as JSON in a first
-    call and the file in a second, as CKAN requires.
-    """
-    dataset_ref = dataset.get("id") or dataset.get("name") if isinstance(dataset, Mapping) else dataset
-    if not isinstance(dataset_ref, str) or not dataset_ref:
-        raise InvalidInput("upload_resource needs a dataset id or name")
-    fields = {k: v for k, v in fields.items() if k not in ("id", "package_id")}
-    nested = {k: v for k, v in fields.items() if isinstance(v, (list, dict, tuple))}
-    plain = {k: v for k, v in fields.items() if k not in nested and v is not None}
-    if not nested:
-        result = client.call_action("resource_create", {"package_id": dataset_ref, "url": "", **plain},
-                                    files={"upload": file}, progress=progress)
-        return _expect_dict(result, "resource_create")
-    created = _expect_dict(client.call_action("resource_create", {"package_id": dataset_ref, "url": "",
-                                                                  **plain, **nested}), "resource_create")
-    return replace_resource_file(client, created["id"], file, progress=progress)
+    """Create a resource in ``dataset`` (id, name or dict) with ``file`` as its data (see
+    :func:`~ckan_api_client.operations.upload_resource`: streamed from disk)."""
+    return client.run(ops.upload_resource(dataset, file, progress, fields))
 
 
 def replace_resource_file(client: CkanLowlevelClient, resource_id: str, file: UploadFile, *,
                           progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Upload ``file`` as the new data of an existing resource (its other fields stay)."""
-    result = client.call_action("resource_patch", {"id": resource_id}, files={"upload": file}, progress=progress)
-    return _expect_dict(result, "resource_patch")
+    return client.run(ops.replace_resource_file(resource_id, file, progress))

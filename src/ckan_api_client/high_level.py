@@ -1,7 +1,9 @@
 """The high-level client: CKAN entities as objects, updates that send only what changed.
 
 Built on :class:`~ckan_api_client.low_level.CkanLowlevelClient` (never beside it): every call goes
-through its transport, so timeouts, retries and typed errors are the same.
+through its transport, so timeouts, retries and typed errors are the same. Each method is an
+operation (see :mod:`ckan_api_client.operations`) written once below, and driven by this client or
+by :class:`~ckan_api_client.async_client.AsyncCkanHighlevelClient`.
 
 ``update_dataset`` compares the object with the state it was read in and sends only the changed
 fields with ``package_revise``, matched on ``metadata_modified``: if someone else edited the
@@ -14,12 +16,13 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 
+from . import operations as ops
 from .actions import UploadFile
-from .files import replace_resource_file, upload_resource
 from .exceptions import InvalidInput, NotFound
-from .low_level import CkanLowlevelClient, _expect_dict
+from .low_level import CkanLowlevelClient
 from .objects import ApiObject, Dataset, Group, License, Organization, Resource
-from .writes import remove, revise_dataset
+from .operations import Call, Emit, Operation, expect_dict
+from .writes import removal, revise
 
 __all__ = ["CkanHighlevelClient"]
 
@@ -59,6 +62,162 @@ def changed_fields(obj: ApiObject, base: Mapping[str, Any]) -> tuple[dict[str, A
     return to_set, removed
 
 
+# ---------------------------------------------------------------- the operations, written once
+
+
+def iter_dataset_objects(page_size: int | None) -> Operation[None]:
+    yield from ops.forward(ops.iter_datasets(page_size), lambda data: [Emit(_loaded(Dataset, data))])
+
+
+def get_dataset(ref: str) -> Operation[Dataset]:
+    return _loaded(Dataset, (yield from ops.get_dataset(ref)))
+
+
+def create_dataset(dataset: Dataset | Mapping[str, Any]) -> Operation[Dataset]:
+    return _loaded(Dataset, (yield from ops.post_dataset(_as(Dataset, dataset).to_api())))
+
+
+def update_dataset(dataset: Dataset | Mapping[str, Any], check_concurrent: bool) -> Operation[Dataset]:
+    obj = _as(Dataset, dataset)
+    base = obj.loaded
+    if base is None:
+        ref = obj.id or obj.name
+        if not ref:
+            raise InvalidInput("update_dataset needs a dataset with an id or a name")
+        base = yield from ops.get_dataset(ref)
+    to_set, removed = changed_fields(obj, base)
+    if not to_set and not removed:
+        return obj
+    modified = base.get("metadata_modified") if check_concurrent else None
+    return _loaded(Dataset, (yield from revise(base["id"], modified, to_set, removed, current=base)))
+
+
+def delete_dataset(ref: str, purge: bool) -> Operation[None]:
+    if purge:
+        yield from removal("dataset_purge", ref)
+    else:
+        yield from ops.delete_dataset(ref, True)
+
+
+def add_resource(dataset_ref: str, resource: Resource | Mapping[str, Any], file: UploadFile | None,
+                 progress: Callable[[int], None] | None) -> Operation[Resource]:
+    fields = _as(Resource, resource).to_api()
+    fields.pop("id", None)
+    if file is not None:
+        return _loaded(Resource, (yield from ops.upload_resource(dataset_ref, file, progress, fields)))
+    fields["package_id"] = dataset_ref
+    return _loaded(Resource, expect_dict((yield Call("resource_create", fields)), "resource_create"))
+
+
+def get_resource(resource_id: str) -> Operation[Resource]:
+    return _loaded(Resource, expect_dict((yield Call("resource_show", {"id": resource_id})), "resource_show"))
+
+
+def update_resource(resource: Resource) -> Operation[Resource]:
+    if not resource.id:
+        raise InvalidInput("update_resource needs a resource with an id")
+    base = resource.loaded if resource.loaded is not None else \
+        expect_dict((yield Call("resource_show", {"id": resource.id})), "resource_show")
+    to_set, removed = changed_fields(resource, base)
+    if not to_set and not removed:
+        return resource
+    if removed:
+        # resource_patch cannot remove a field: send the whole resource with resource_update.
+        result = yield Call("resource_update", resource.to_api())
+    else:
+        result = yield Call("resource_patch", {"id": resource.id, **to_set})
+    return _loaded(Resource, expect_dict(result, "resource_update"))
+
+
+def replace_file(resource_id: str, file: UploadFile, progress: Callable[[int], None] | None) -> Operation[Resource]:
+    return _loaded(Resource, (yield from ops.replace_resource_file(resource_id, file, progress)))
+
+
+def reorder_resources(dataset_ref: str, resource_ids: list[str]) -> Operation[None]:
+    yield Call("package_resource_reorder", {"id": dataset_ref, "order": list(resource_ids)})
+
+
+def get_group(cls: type[G], ref: str) -> Operation[G]:
+    kind = cls.__name__.lower()
+    data = yield Call(f"{kind}_show", {"id": ref, "include_datasets": False})
+    obj: G = _loaded(cls, expect_dict(data, f"{kind}_show"))
+    return obj
+
+
+def find_group(cls: type[G], ref: str) -> Operation[G | None]:
+    try:
+        return (yield from get_group(cls, ref))
+    except NotFound:
+        return None
+
+
+def iter_group_objects(cls: type[G]) -> Operation[None]:
+    for ref in (yield from ops.list_group_ids(cls.__name__.lower())):
+        yield Emit((yield from get_group(cls, ref)))
+
+
+def create_group(cls: type[G], group: G | Mapping[str, Any]) -> Operation[G]:
+    created: G = _loaded(cls, (yield from ops.post_group(cls.__name__.lower(), _as(cls, group).to_api())))
+    return created
+
+
+def update_group(cls: type[G], group: G | Mapping[str, Any]) -> Operation[G]:
+    kind = cls.__name__.lower()
+    obj = _as(cls, group)
+    base = obj.loaded
+    if base is None:
+        ref = obj.id or obj.name
+        if not ref:
+            raise InvalidInput(f"update_{kind} needs an {kind} with an id or a name")
+        base = (yield from get_group(cls, ref)).to_api()
+    to_set, removed = changed_fields(obj, base)
+    if not to_set and not removed:
+        return obj
+    payload = {"id": base["id"], **to_set, **{k: None for k in removed}}
+    updated: G = _loaded(cls, expect_dict((yield Call(f"{kind}_patch", payload)), f"{kind}_patch"))
+    return updated
+
+
+def delete_group(cls: type[G], ref: str, purge: bool) -> Operation[None]:
+    kind = cls.__name__.lower()
+    if purge:
+        yield from ops.delete_group(kind, ref, True)
+    else:
+        yield from removal(f"{kind}_delete", ref)
+
+
+def list_licenses() -> Operation[list[License]]:
+    return [License.from_api(item) for item in (yield from ops.list_licenses())]
+
+
+class ResolvedGroups:
+    """Organizations and groups found by name or id, remembered (None for one that does not exist)."""
+
+    def __init__(self) -> None:
+        self._by_ref: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, cls: type[G], ref: str) -> tuple[bool, G | None]:
+        with self._lock:
+            key = (cls.__name__, ref)
+            return (key in self._by_ref, self._by_ref.get(key))
+
+    def put(self, cls: type[G], ref: str, found: G | None) -> None:
+        with self._lock:
+            self._by_ref[(cls.__name__, ref)] = found
+            if found is not None:
+                for other in (found.id, found.name):
+                    if other:
+                        self._by_ref[(cls.__name__, other)] = found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_ref.clear()
+
+
+# ---------------------------------------------------------------- the sync client
+
+
 class CkanHighlevelClient:
     """Datasets, resources, organizations, groups and licenses as objects.
 
@@ -73,8 +232,7 @@ class CkanHighlevelClient:
                 raise InvalidInput("give a base_url, or an existing low-level client as client=")
             client = CkanLowlevelClient(base_url, api_key, **options)
         self.client = client
-        self._groups_by_ref: dict[tuple[str, str], Any] = {}
-        self._lock = threading.Lock()
+        self.resolved = ResolvedGroups()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.client!r})"
@@ -96,17 +254,15 @@ class CkanHighlevelClient:
 
     def iter_datasets(self) -> Iterator[Dataset]:
         """Every dataset as a :class:`Dataset`, a search page at a time."""
-        for data in self.client.iter_datasets():
-            yield _loaded(Dataset, data)
+        return self.client.run_iter(iter_dataset_objects(self.client.page_size))
 
     def get_dataset(self, ref: str) -> Dataset:
         """A dataset by id or name."""
-        return _loaded(Dataset, self.client.get_dataset(ref))
+        return self.client.run(get_dataset(ref))
 
     def create_dataset(self, dataset: Dataset | Mapping[str, Any]) -> Dataset:
         """Create a dataset; ``owner_org`` and groups may be given by name or id."""
-        obj = _as(Dataset, dataset)
-        return _loaded(Dataset, self.client.post_dataset(obj.to_api()))
+        return self.client.run(create_dataset(dataset))
 
     def update_dataset(self, dataset: Dataset, *, check_concurrent: bool = True) -> Dataset:
         """Send what changed since the dataset was read (``package_revise``); no change, no request.
@@ -115,19 +271,7 @@ class CkanHighlevelClient:
         the dataset was read with; if it changed on the server meanwhile, CKAN refuses and
         :class:`ConcurrentModification` is raised.
         """
-        obj = _as(Dataset, dataset)
-        base = obj.loaded
-        if base is None:
-            ref = obj.id or obj.name
-            if not ref:
-                raise InvalidInput("update_dataset needs a dataset with an id or a name")
-            base = self.client.get_dataset(ref)
-        to_set, removed = changed_fields(obj, base)
-        if not to_set and not removed:
-            return obj
-        modified = base.get("metadata_modified") if check_concurrent else None
-        saved = revise_dataset(self.client, base["id"], modified, to_set, removed, current=base)
-        return _loaded(Dataset, saved)
+        return self.client.run(update_dataset(dataset, check_concurrent))
 
     def save_dataset(self, dataset: Dataset) -> Dataset:
         """Create the dataset if it has no id, else update it."""
@@ -135,10 +279,7 @@ class CkanHighlevelClient:
 
     def delete_dataset(self, ref: str, *, purge: bool = False) -> None:
         """Delete (or, with ``purge``, destroy for good) a dataset; missing ones are ignored."""
-        if purge:
-            remove(self.client, "dataset_purge", ref)
-        else:
-            self.client.delete_dataset(ref)
+        self.client.run(delete_dataset(ref, purge))
 
     # ------------------------------------------------------------------ resources
 
@@ -149,121 +290,67 @@ class CkanHighlevelClient:
         See :func:`ckan_api_client.files.upload_resource`: streamed from disk, nested fields sent
         as JSON in a first call and the file in a second.
         """
-        fields = _as(Resource, resource).to_api()
-        fields.pop("id", None)
-        if file is not None:
-            return _loaded(Resource, upload_resource(self.client, dataset_ref, file, progress=progress, **fields))
-        fields["package_id"] = dataset_ref
-        return _loaded(Resource, _expect_dict(self.client.call_action("resource_create", fields), "resource_create"))
+        return self.client.run(add_resource(dataset_ref, resource, file, progress))
 
     def get_resource(self, resource_id: str) -> Resource:
-        return _loaded(Resource, _expect_dict(self.client.call_action("resource_show", {"id": resource_id}),
-                                              "resource_show"))
+        return self.client.run(get_resource(resource_id))
 
     def update_resource(self, resource: Resource) -> Resource:
         """Send the resource's changed fields (``resource_patch``); no change, no request."""
-        if not resource.id:
-            raise InvalidInput("update_resource needs a resource with an id")
-        base = resource.loaded if resource.loaded is not None else self.client.call_action(
-            "resource_show", {"id": resource.id})
-        to_set, removed = changed_fields(resource, base)
-        if not to_set and not removed:
-            return resource
-        if removed:
-            # resource_patch cannot remove a field: send the whole resource with resource_update.
-            result = self.client.call_action("resource_update", resource.to_api())
-        else:
-            result = self.client.call_action("resource_patch", {"id": resource.id, **to_set})
-        return _loaded(Resource, _expect_dict(result, "resource_update"))
+        return self.client.run(update_resource(resource))
 
     def replace_resource_file(self, resource_id: str, file: UploadFile, *,
                               progress: Callable[[int], None] | None = None) -> Resource:
         """Upload a new file as the data of an existing resource."""
-        return _loaded(Resource, replace_resource_file(self.client, resource_id, file, progress=progress))
+        return self.client.run(replace_file(resource_id, file, progress))
 
     def delete_resource(self, resource_id: str) -> None:
-        remove(self.client, "resource_delete", resource_id)
+        self.client.run(removal("resource_delete", resource_id))
 
     def reorder_resources(self, dataset_ref: str, resource_ids: list[str]) -> None:
         """Put the dataset's resources in this order (ids not named keep their order after them)."""
-        self.client.call_action("package_resource_reorder", {"id": dataset_ref, "order": list(resource_ids)})
+        self.client.run(reorder_resources(dataset_ref, resource_ids))
 
     # ------------------------------------------------------------------ organizations and groups
-
-    def _get_group(self, cls: type[G], ref: str) -> G:
-        kind = cls.__name__.lower()
-        data = self.client.call_action(f"{kind}_show", {"id": ref, "include_datasets": False})
-        obj: G = _loaded(cls, _expect_dict(data, f"{kind}_show"))
-        return obj
-
-    def _create_group(self, cls: type[G], group: G | Mapping[str, Any]) -> G:
-        kind = cls.__name__.lower()
-        obj = _as(cls, group)
-        created: G = _loaded(cls, getattr(self.client, f"post_{kind}")(obj.to_api()))
-        return created
-
-    def _update_group(self, cls: type[G], group: G | Mapping[str, Any]) -> G:
-        kind = cls.__name__.lower()
-        obj = _as(cls, group)
-        base = obj.loaded
-        if base is None:
-            ref = obj.id or obj.name
-            if not ref:
-                raise InvalidInput(f"update_{kind} needs an {kind} with an id or a name")
-            base = self._get_group(cls, ref).to_api()
-        to_set, removed = changed_fields(obj, base)
-        if not to_set and not removed:
-            return obj
-        payload = {"id": base["id"], **to_set, **{k: None for k in removed}}
-        updated: G = _loaded(cls, _expect_dict(self.client.call_action(f"{kind}_patch", payload), f"{kind}_patch"))
-        return updated
 
     def list_organizations(self) -> list[str]:
         return self.client.list_organizations()
 
     def iter_organizations(self) -> Iterator[Organization]:
-        for org_id in self.client.list_organizations():
-            yield self.get_organization(org_id)
+        return self.client.run_iter(iter_group_objects(Organization))
 
     def get_organization(self, ref: str) -> Organization:
         """An organization by name or id."""
-        return self._get_group(Organization, ref)
+        return self.client.run(get_group(Organization, ref))
 
     def create_organization(self, organization: Organization | Mapping[str, Any]) -> Organization:
-        return self._create_group(Organization, organization)
+        return self.client.run(create_group(Organization, organization))
 
     def update_organization(self, organization: Organization | Mapping[str, Any]) -> Organization:
         """Send the changed fields (``organization_patch``); members and datasets stay."""
-        return self._update_group(Organization, organization)
+        return self.client.run(update_group(Organization, organization))
 
     def delete_organization(self, ref: str, *, purge: bool = True) -> None:
         """Delete an organization; by default also purge it so that its name can be used again."""
-        if purge:
-            self.client.delete_organization(ref)
-        else:
-            remove(self.client, "organization_delete", ref)
+        self.client.run(delete_group(Organization, ref, purge))
 
     def list_groups(self) -> list[str]:
         return self.client.list_groups()
 
     def iter_groups(self) -> Iterator[Group]:
-        for group_id in self.client.list_groups():
-            yield self.get_group(group_id)
+        return self.client.run_iter(iter_group_objects(Group))
 
     def get_group(self, ref: str) -> Group:
-        return self._get_group(Group, ref)
+        return self.client.run(get_group(Group, ref))
 
     def create_group(self, group: Group | Mapping[str, Any]) -> Group:
-        return self._create_group(Group, group)
+        return self.client.run(create_group(Group, group))
 
     def update_group(self, group: Group | Mapping[str, Any]) -> Group:
-        return self._update_group(Group, group)
+        return self.client.run(update_group(Group, group))
 
     def delete_group(self, ref: str, *, purge: bool = True) -> None:
-        if purge:
-            self.client.delete_group(ref)
-        else:
-            remove(self.client, "group_delete", ref)
+        self.client.run(delete_group(Group, ref, purge))
 
     def resolve_organization(self, ref: str) -> Organization | None:
         """The organization with this name or id, or None; remembered for this client."""
@@ -273,29 +360,17 @@ class CkanHighlevelClient:
         return self._resolve(Group, ref)
 
     def _resolve(self, cls: type[G], ref: str) -> G | None:
-        key = (cls.__name__, ref)
-        with self._lock:
-            if key in self._groups_by_ref:
-                cached: G | None = self._groups_by_ref[key]
-                return cached
-        try:
-            found: G | None = self._get_group(cls, ref)
-        except NotFound:
-            found = None
-        with self._lock:
-            self._groups_by_ref[key] = found
-            if found is not None:
-                for other in (found.id, found.name):
-                    if other:
-                        self._groups_by_ref[(cls.__name__, other)] = found
+        known, found = self.resolved.get(cls, ref)
+        if not known:
+            found = self.client.run(find_group(cls, ref))
+            self.resolved.put(cls, ref, found)
         return found
 
     def forget_resolved(self) -> None:
         """Forget the organizations and groups remembered by :meth:`resolve_organization`."""
-        with self._lock:
-            self._groups_by_ref.clear()
+        self.resolved.clear()
 
     # ------------------------------------------------------------------ licenses
 
     def list_licenses(self) -> list[License]:
-        return [License.from_api(item) for item in self.client.list_licenses()]
+        return self.client.run(list_licenses())

@@ -22,8 +22,10 @@ from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
 from .exceptions import (BadApiError, CkanError, ConcurrentModification, NotFound, ValidationError,
                          outcome_unknown)
 from .low_level import CkanLowlevelClient
+from .operations import Call, Operation
 
-__all__ = ["CreateOutcome", "Created", "create_resolving", "name_taken", "revise_dataset", "remove"]
+__all__ = ["CreateOutcome", "Created", "create_resolving", "name_taken", "removal", "remove", "revise",
+           "revise_dataset"]
 
 T = TypeVar("T")
 
@@ -67,7 +69,8 @@ def create_resolving(send: Callable[[], T], find: Callable[[], T | None], *,
         try:
             return Created(CreateOutcome.CREATED, send(), uncertain)
         except ValidationError as error:
-            found = find() if name_taken(error) else None
+            # "Name in use", or a 409 whose reason was lost on the way (a cut body): look it up.
+            found = find() if name_taken(error) or error.reason_lost else None
             if found is None:
                 raise
             return Created(CreateOutcome.RESOLVED if uncertain else CreateOutcome.TAKEN, found, uncertain)
@@ -79,6 +82,36 @@ def create_resolving(send: Callable[[], T], find: Callable[[], T | None], *,
             if found is not None:
                 return Created(CreateOutcome.RESOLVED, found, uncertain)
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def revise(dataset_id: str, metadata_modified: str | None, to_set: Mapping[str, Any], removed: Sequence[str] = (),
+           *, current: Mapping[str, Any] | None = None, retry: bool = False) -> Operation[dict[str, Any]]:
+    """The operation of :func:`revise_dataset` (for the sync and the async client alike)."""
+    match: dict[str, Any] = {"id": dataset_id}
+    if metadata_modified:
+        match["metadata_modified"] = metadata_modified
+    now = current or {}
+    drop = [f"-{k}" for k in removed] + [f"-{k}" for k, v in to_set.items()
+                                           if isinstance(v, (list, dict)) or isinstance(now.get(k), (list, dict))]
+    payload: dict[str, Any] = {"match": match, "update": dict(to_set)}
+    if drop:
+        payload["filter"] = drop
+    try:
+        # Matched on metadata_modified, a repeat of a write that landed is refused, never applied twice.
+        result = yield Call("package_revise", payload, read_only=retry and bool(metadata_modified))
+    except ValidationError as error:
+        # A refused match, or (matched) a 409 whose reason was lost on the way: the caller reads
+        # the dataset again and compares, which tells a landed repeat from a real conflict.
+        if "match" in error.error_dict or (metadata_modified and error.reason_lost):
+            raise ConcurrentModification(
+                error.status_code, f"dataset {dataset_id} changed on the server since it was read: read it "
+                "again and re-apply the change", error.original, action=error.action, url=error.url,
+                error=error.error) from None
+        raise
+    if not isinstance(result, dict) or not isinstance(result.get("package"), dict):
+        raise BadApiError("package_revise did not return the package", action="package_revise")
+    package: dict[str, Any] = result["package"]
+    return package
 
 
 def revise_dataset(client: CkanLowlevelClient, dataset_id: str, metadata_modified: str | None,
@@ -93,29 +126,16 @@ def revise_dataset(client: CkanLowlevelClient, dataset_id: str, metadata_modifie
     landed is refused as a concurrent modification, so only a caller that then reads the dataset
     again and compares (the sync client) should ask for it.
     """
-    match: dict[str, Any] = {"id": dataset_id}
-    if metadata_modified:
-        match["metadata_modified"] = metadata_modified
-    now = current or {}
-    drop = [f"-{k}" for k in removed] + [f"-{k}" for k, v in to_set.items()
-                                           if isinstance(v, (list, dict)) or isinstance(now.get(k), (list, dict))]
-    payload: dict[str, Any] = {"match": match, "update": dict(to_set)}
-    if drop:
-        payload["filter"] = drop
+    return client.run(revise(dataset_id, metadata_modified, to_set, removed, current=current, retry=retry))
+
+
+def removal(action: str, ref: str) -> Operation[bool]:
+    """The operation of :func:`remove`."""
     try:
-        # Matched on metadata_modified, a repeat of a write that landed is refused, never applied twice.
-        result = client.call_action("package_revise", payload, read_only=retry and bool(metadata_modified))
-    except ValidationError as error:
-        if "match" in error.error_dict:
-            raise ConcurrentModification(
-                error.status_code, f"dataset {dataset_id} changed on the server since it was read: read it "
-                "again and re-apply the change", error.original, action=error.action, url=error.url,
-                error=error.error) from None
-        raise
-    if not isinstance(result, dict) or not isinstance(result.get("package"), dict):
-        raise BadApiError("package_revise did not return the package", action="package_revise")
-    package: dict[str, Any] = result["package"]
-    return package
+        yield Call(action, {"id": ref}, read_only=True)
+    except NotFound:
+        return False
+    return True
 
 
 def remove(client: CkanLowlevelClient, action: str, ref: str) -> bool:
@@ -123,8 +143,4 @@ def remove(client: CkanLowlevelClient, action: str, ref: str) -> bool:
 
     Deleting twice changes nothing, so the call may be retried after a lost answer.
     """
-    try:
-        client.call_action(action, {"id": ref}, read_only=True)
-    except NotFound:
-        return False
-    return True
+    return client.run(removal(action, ref))
