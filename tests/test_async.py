@@ -27,10 +27,11 @@ def test_three_portals_read_at_once_give_what_each_gives_alone(ckan_stack: Stack
     """The 2.12 stack and another release, each read in full at the same time by one event loop."""
     factory.make_dataset()
     stacks = [ckan_stack, other_stack, ckan_stack]
-    alone = [[d["id"] for d in stack.client(page_size=250).iter_datasets()] for stack in stacks]
+    alone = [[d["id"] for d in stack.client().iter_datasets()] for stack in stacks]
+    pages = max(2, min(map(len, alone)) // 10)  # several pages from each, whatever their sizes
 
     async def read(stack: Stack) -> list[str]:
-        async with AsyncCkanLowlevelClient(stack.url, stack.token, page_size=250) as client:
+        async with AsyncCkanLowlevelClient(stack.url, stack.token, page_size=pages) as client:
             return [d["id"] async for d in client.iter_datasets()]
 
     async def everything() -> list[list[str]]:

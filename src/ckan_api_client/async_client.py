@@ -32,7 +32,7 @@ from .datastore import DEFAULT_PAGE
 from .exceptions import DownloadError, InvalidInput, TransportError
 from .objects import Dataset, Group, License, Organization, Resource
 from .writes import removal
-from .files import DownloadResult, ResumableDownload, download_facts, kept_file
+from .files import DownloadResult, prepared_download
 
 __all__ = ["AsyncCkanHighlevelClient", "AsyncCkanLowlevelClient", "AsyncDataStore"]
 
@@ -63,12 +63,14 @@ def _counted(files: list[tuple[str, tuple[str, IO[bytes], str]]], progress: Call
     return [(field, (name, _CountingReader(fileobj, sent, progress), kind)) for field, (name, fileobj, kind) in files]
 
 
-class AsyncCkanLowlevelClient:
+class AsyncCkanLowlevelClient(ops.ClientFacts):
     """The low-level client's methods as coroutines (iterators as async iterators).
 
     Takes the same arguments: ``base_url``, ``api_key``, and any :class:`~ckan_api_client.core.ClientOptions`
     field as a keyword (or ``options=``). Use it with ``async with``, or ``await client.aclose()``.
     """
+
+    transport: AsyncTransport
 
     def __init__(self, base_url: str, api_key: str | Secret | None = None, *, options: ClientOptions | None = None,
                  transport: AsyncTransport | None = None, **option_changes: Any) -> None:
@@ -78,26 +80,6 @@ class AsyncCkanLowlevelClient:
         self.transport = transport
         self._capabilities: Capabilities | None = None
         self._token_checked = False
-
-    @property
-    def base_url(self) -> str:
-        return self.transport.base_url
-
-    @property
-    def api_key(self) -> Secret | None:
-        return self.transport.api_key
-
-    @property
-    def options(self) -> ClientOptions:
-        return self.transport.options
-
-    @property
-    def page_size(self) -> int | None:
-        return self.transport.options.page_size
-
-    def __repr__(self) -> str:
-        key = "<set>" if self.api_key is not None else None
-        return f"{type(self).__name__}(base_url={self.base_url!r}, api_key={key!r})"
 
     async def aclose(self) -> None:
         await self.transport.aclose()
@@ -263,16 +245,13 @@ class AsyncCkanLowlevelClient:
         """Download a resource's file to the file ``dest``, as the sync
         :func:`~ckan_api_client.files.download_resource` does: checked, through a ``.part`` file,
         resumed with ``Range`` within the call when the body is cut (and by a later call)."""
-        data, url, declared, size = download_facts(resource, verify)
-        dest = Path(dest)
-        kept = kept_file(dest, declared, size, overwrite)
-        if kept is not None:
-            return kept
-        job = ResumableDownload(data, url, dest, declared, size, progress)
+        job = prepared_download(resource, Path(dest), overwrite, verify, progress)
+        if isinstance(job, DownloadResult):
+            return job
         transport = self.transport
         while True:
             try:
-                response = await transport.request("GET", url, headers=job.range_headers(), stream=True,
+                response = await transport.request("GET", job.url, headers=job.range_headers(), stream=True,
                                                    idempotent=True, action="download")
             except BaseException:
                 job.not_started()

@@ -22,10 +22,9 @@ from urllib.parse import urljoin
 import httpx
 
 from . import exceptions as exc
-from ._version import __version__
-from .core import (DEFAULT, ERROR_BODY_LIMIT, REDIRECT_STATUSES, ClientOptions, Exchange, RateSchedule, RetryPolicy,
-                   Secret, check_token_transport, error_from_answer, refuse_oversized, retry_reason, same_origin,
-                   scrub, site_root, too_long)
+from .core import (DEFAULT, ERROR_BODY_LIMIT, REDIRECT_STATUSES, BaseTransport, ClientOptions, Exchange,
+                   RateSchedule, RetryPolicy, error_from_answer, refuse_oversized, retry_reason, same_origin, scrub,
+                   too_long)
 from .transport import MAX_REDIRECTS, TransportStats, log_retry
 
 __all__ = ["AsyncTransport"]
@@ -66,15 +65,12 @@ class AsyncRateLimiter:
             await asyncio.sleep(delay)
 
 
-class AsyncTransport:
+class AsyncTransport(BaseTransport):
     """One httpx ``AsyncClient`` to one CKAN site, with the options of one :class:`ClientOptions`."""
 
     def __init__(self, base_url: str, options: ClientOptions | None = None, *,
                  client: httpx.AsyncClient | None = None, stats: TransportStats | None = None) -> None:
-        self.base_url = site_root(base_url)
-        self.options = options or ClientOptions()
-        check_token_transport(self.base_url, self.options.api_key, self.options.allow_insecure_http)
-        self.user_agent = self.options.agent(f"ckan-api-client/{__version__} (+httpx/{httpx.__version__})")
+        super().__init__(base_url, options, f"httpx/{httpx.__version__}")
         pool = self.options.pool_size
         # Keep no cookies: CKAN's API authenticates by token (see the sync transport).
         jar = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
@@ -84,18 +80,6 @@ class AsyncTransport:
         self.stats = stats or TransportStats()
         self.rate_limiter = AsyncRateLimiter(self.options.max_rps) if self.options.max_rps else None
         self._in_flight = asyncio.Semaphore(self.options.concurrency)
-
-    @property
-    def api_key(self) -> Secret | None:
-        return self.options.api_key
-
-    @property
-    def retry(self) -> RetryPolicy:
-        return self.options.retry
-
-    def __repr__(self) -> str:
-        key = "<set>" if self.api_key is not None else None
-        return f"AsyncTransport(base_url={self.base_url!r}, api_key={key!r})"
 
     async def aclose(self) -> None:
         await self.client.aclose()

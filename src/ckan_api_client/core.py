@@ -30,6 +30,7 @@ from typing import Any, Mapping, Sequence, Union
 from urllib.parse import urlsplit
 
 from . import exceptions as exc
+from ._version import __version__
 
 __all__ = ["ActionCall", "Capabilities", "ClientOptions", "NO_RETRY", "RateSchedule", "RetryPolicy", "Secret", "build_action_call",
            "decode_answer", "error_from_answer", "is_read_only", "parse_error_body", "retry_delay"]
@@ -205,6 +206,28 @@ class ClientOptions:
 
     def agent(self, default: str) -> str:
         return self.user_agent or default
+
+
+class BaseTransport:
+    """What the sync and the async transport share: the site, its options, and a repr without the token."""
+
+    def __init__(self, base_url: str, options: ClientOptions | None, library: str) -> None:
+        self.base_url = site_root(base_url)
+        self.options = options or ClientOptions()
+        check_token_transport(self.base_url, self.options.api_key, self.options.allow_insecure_http)
+        self.user_agent = self.options.agent(f"ckan-api-client/{__version__} (+{library})")
+
+    @property
+    def api_key(self) -> Secret | None:
+        return self.options.api_key
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self.options.retry
+
+    def __repr__(self) -> str:
+        key = "<set>" if self.api_key is not None else None
+        return f"{type(self).__name__}(base_url={self.base_url!r}, api_key={key!r})"
 
 
 # ---------------------------------------------------------------- retries

@@ -163,18 +163,15 @@ def download_resource(client: CkanLowlevelClient, resource: Mapping[str, Any] | 
     An existing complete file (same size and declared hash) is kept and reported as skipped;
     a different existing file is only replaced with ``overwrite``.
     """
-    data, url, declared, size = download_facts(resource, verify)
     if not is_regular_target(dest):
-        return _download_through(client, data, url, dest, declared, size, progress)
-    dest = Path(dest)
-    kept = kept_file(dest, declared, size, overwrite)
-    if kept is not None:
-        return kept
-    job = ResumableDownload(data, url, dest, declared, size, progress)
+        return _download_through(client, *download_facts(resource, verify), dest, progress)
+    job = prepared_download(resource, Path(dest), overwrite, verify, progress)
+    if isinstance(job, DownloadResult):
+        return job
     transport = client.transport
     while True:
         try:
-            response = transport.request("GET", url, headers=job.range_headers(), stream=True, idempotent=True,
+            response = transport.request("GET", job.url, headers=job.range_headers(), stream=True, idempotent=True,
                                          action="download")
         except BaseException:
             job.not_started()
@@ -192,6 +189,14 @@ def download_resource(client: CkanLowlevelClient, resource: Mapping[str, Any] | 
         finally:
             job.close()
             response.close()
+
+
+def prepared_download(resource: Mapping[str, Any] | Any, dest: Path, overwrite: bool, verify: bool,
+                      progress: Callable[[int], None] | None) -> DownloadResult | ResumableDownload:
+    """The complete file already at ``dest`` (skipped), or the download to drive."""
+    data, url, declared, size = download_facts(resource, verify)
+    kept = kept_file(dest, declared, size, overwrite)
+    return kept if kept is not None else ResumableDownload(data, url, dest, declared, size, progress)
 
 
 class ResumableDownload:
@@ -277,8 +282,8 @@ def continues_at(status: int, headers: Mapping[str, str], offset: int) -> bool:
     return status == 206 and content_range.replace(" ", "").startswith(f"bytes{offset}-")
 
 
-def _download_through(client: CkanLowlevelClient, data: Mapping[str, Any], url: str, dest: str | Path,
-                      declared: tuple[str, str] | None, size: int | None,
+def _download_through(client: CkanLowlevelClient, data: Mapping[str, Any], url: str,
+                      declared: tuple[str, str] | None, size: int | None, dest: str | Path,
                       progress: Callable[[int], None] | None) -> DownloadResult:
     """Stream a file straight into stdout (``-``) or a special file: no ``.part``, no rename, no resume.
     The checks still run; a file that fails them raises after its bytes went out."""

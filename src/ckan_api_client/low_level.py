@@ -40,7 +40,7 @@ T = TypeVar("T")
 _expect_dict = ops.expect_dict  # used by the files helpers
 
 
-class CkanLowlevelClient:
+class CkanLowlevelClient(ops.ClientFacts):
     """Ckan low-level client.
 
     * Handles authentication and response validation
@@ -52,6 +52,8 @@ class CkanLowlevelClient:
     keyword (``timeout``, ``retry``, ``verify``, ``max_rps``, ``concurrency``, ``page_size``, ...), or
     ``options=`` a whole one; ``transport=`` an existing transport to share.
     """
+
+    transport: Transport
 
     def __init__(self, base_url: str, api_key: str | Secret | None = None, *, options: ClientOptions | None = None,
                  transport: Transport | None = None, **option_changes: Any) -> None:
@@ -81,28 +83,7 @@ class CkanLowlevelClient:
         """The items an iterating operation of :mod:`ckan_api_client.operations` emits."""
         return ops.drive_iter(operation, self._answer)
 
-    @property
-    def options(self) -> ClientOptions:
-        return self.transport.options
-
-    @property
-    def page_size(self) -> int | None:
-        return self.transport.options.page_size
-
     # ------------------------------------------------------------------ plumbing
-
-    @property
-    def base_url(self) -> str:
-        return self.transport.base_url
-
-    @property
-    def api_key(self) -> Secret | None:
-        """The key, wrapped so that it never prints (``client.api_key.reveal()`` gives it)."""
-        return self.transport.api_key
-
-    def __repr__(self) -> str:
-        key = "<set>" if self.api_key is not None else None
-        return f"{type(self).__name__}(base_url={self.base_url!r}, api_key={key!r})"
 
     @property
     def anonymous(self) -> "CkanLowlevelClient":

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, Union
 
 from . import exceptions as exc
-from .core import Capabilities
+from .core import BaseTransport, Capabilities, ClientOptions, Secret
 from .exceptions import BadApiError, CkanError, InvalidInput, NotFound
 from .shapes import dataset_for_write, group_for_write
 
@@ -149,6 +149,33 @@ async def _asteps(stepper: Stepper, answer: Callable[[Call | _Capabilities], Awa
             stepper.answer(await answer(step))
         except CkanError as error:
             stepper.fail(error)
+
+
+class ClientFacts:
+    """What both low-level clients (sync and async) say of themselves, from their ``transport``."""
+
+    transport: BaseTransport
+
+    @property
+    def base_url(self) -> str:
+        return self.transport.base_url
+
+    @property
+    def api_key(self) -> Secret | None:
+        """The key, wrapped so that it never prints (``client.api_key.reveal()`` gives it)."""
+        return self.transport.api_key
+
+    @property
+    def options(self) -> ClientOptions:
+        return self.transport.options
+
+    @property
+    def page_size(self) -> int | None:
+        return self.transport.options.page_size
+
+    def __repr__(self) -> str:
+        key = "<set>" if self.api_key is not None else None
+        return f"{type(self).__name__}(base_url={self.base_url!r}, api_key={key!r})"
 
 
 # ---------------------------------------------------------------- checks

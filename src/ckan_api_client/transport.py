@@ -33,10 +33,9 @@ import requests
 import urllib3.exceptions
 
 from . import exceptions as exc
-from ._version import __version__
-from .core import (DEFAULT, DEFAULT_TIMEOUT, ERROR_BODY_LIMIT, NO_RETRY, REDIRECT_STATUSES, ClientOptions, Exchange,
-                   RateSchedule, RetryPolicy, Secret, check_token_transport, error_from_answer, retry_reason,
-                   refuse_oversized, same_origin, scrub, site_root, too_long, url_for)
+from .core import (DEFAULT, DEFAULT_TIMEOUT, ERROR_BODY_LIMIT, NO_RETRY, REDIRECT_STATUSES, BaseTransport,
+                   ClientOptions, Exchange, RateSchedule, RetryPolicy, Secret, error_from_answer, retry_reason,
+                   refuse_oversized, same_origin, scrub, too_long, url_for)
 
 __all__ = ["Transport", "RetryPolicy", "RateLimiter", "Secret", "TransportStats", "DEFAULT_TIMEOUT", "NO_RETRY"]
 
@@ -105,7 +104,7 @@ def _name_not_found(error: BaseException) -> bool:
     return isinstance(inner, urllib3.exceptions.NameResolutionError)
 
 
-class Transport:
+class Transport(BaseTransport):
     """One HTTP session to one CKAN site, with the options of one :class:`ClientOptions`.
 
     Safe to share between threads: the connection pool holds ``options.pool_size`` connections.
@@ -114,11 +113,7 @@ class Transport:
     def __init__(self, base_url: str, options: ClientOptions | None = None, *,
                  session: requests.Session | None = None, rate_limiter: RateLimiter | None = None,
                  stats: TransportStats | None = None) -> None:
-        self.base_url = site_root(base_url)
-        self.options = options or ClientOptions()
-        check_token_transport(self.base_url, self.options.api_key, self.options.allow_insecure_http)
-        self.user_agent = self.options.agent(
-            f"ckan-api-client/{__version__} (+python-requests/{requests.__version__})")
+        super().__init__(base_url, options, f"python-requests/{requests.__version__}")
         self.session = session if session is not None else self._new_session(self.options.pool_size)
         self.stats = stats or TransportStats()
         self.rate_limiter = rate_limiter or (RateLimiter(self.options.max_rps) if self.options.max_rps else None)
@@ -136,22 +131,10 @@ class Transport:
 
     # ------------------------------------------------------------------ copies
 
-    @property
-    def api_key(self) -> Secret | None:
-        return self.options.api_key
-
-    @property
-    def retry(self) -> RetryPolicy:
-        return self.options.retry
-
     def copy(self, **changes: Any) -> Transport:
         """A transport with ``changes`` to the options, sharing the session and the rate limit."""
         return Transport(self.base_url, self.options.replace(**changes), session=self.session,
                          rate_limiter=self.rate_limiter)
-
-    def __repr__(self) -> str:
-        key = "<set>" if self.api_key is not None else None
-        return f"Transport(base_url={self.base_url!r}, api_key={key!r})"
 
     def close(self) -> None:
         self.session.close()
