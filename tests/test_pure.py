@@ -189,3 +189,18 @@ def test_client_options_are_built_once_checked_and_replaced_field_by_field() -> 
     for wrong in ({"page_size": 0}, {"concurrency": 0}, {"max_rps": -1}, {"colour": "red"}):
         with pytest.raises(exc.InvalidInput):
             ClientOptions.build(**wrong)
+
+
+def test_next_hop_follows_reads_only_and_keeps_the_token_home() -> None:
+    from ckan_api_client.core import next_hop
+
+    home = "https://data.example.org"
+    sent = {"Authorization": "t", "User-Agent": "u"}
+    same = next_hop("GET", 302, "/moved", home + "/api/3/action/x", 0, sent, home, "Authorization")
+    assert same == (home + "/moved", sent)
+    away = next_hop("GET", 301, "https://cdn.example.net/f.csv", home + "/f", 0, sent, home, "Authorization")
+    assert away == ("https://cdn.example.net/f.csv", {"User-Agent": "u"})
+    assert next_hop("POST", 302, "/moved", home, 0, sent, home, "Authorization") is None  # never a write
+    assert next_hop("GET", 200, "/moved", home, 0, sent, home, "Authorization") is None
+    assert next_hop("GET", 302, None, home, 0, sent, home, "Authorization") is None
+    assert next_hop("GET", 302, "/again", home, 10, sent, home, "Authorization") is None  # too many hops

@@ -17,15 +17,14 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
-from urllib.parse import urljoin
 
 import httpx
 
 from . import exceptions as exc
 from .core import (DEFAULT, ERROR_BODY_LIMIT, REDIRECT_STATUSES, BaseTransport, ClientOptions, Exchange,
-                   RateSchedule, RetryPolicy, error_from_answer, refuse_oversized, retry_reason, same_origin, scrub,
-                   too_long)
-from .transport import MAX_REDIRECTS, TransportStats, log_retry
+                   RateSchedule, RetryPolicy, error_from_answer, next_hop, redirect_refused, refuse_oversized,
+                   retry_reason, scrub, too_long)
+from .transport import TransportStats, log_retry
 
 __all__ = ["AsyncTransport"]
 
@@ -141,17 +140,11 @@ class AsyncTransport(BaseTransport):
             request = self.client.build_request(method, url, headers=headers, params=params, timeout=timeout, **body)
             response = await self.client.send(request, stream=True)
             hops = 0
-            while method in ("GET", "HEAD") and response.status_code in REDIRECT_STATUSES and hops < MAX_REDIRECTS:
-                location = response.headers.get("Location")
-                if not location:
-                    break
+            while (hop := next_hop(method, response.status_code, response.headers.get("Location"), str(response.url),
+                                   hops, headers, self.base_url, self.options.auth_header)) is not None:
                 hops += 1
-                target = urljoin(str(response.url), location)
                 await response.aclose()
-                hop_headers = dict(headers)
-                if not same_origin(target, self.base_url):
-                    hop_headers.pop(self.options.auth_header, None)
-                response = await self.client.send(self.client.build_request(method, target, headers=hop_headers,
+                response = await self.client.send(self.client.build_request(method, hop[0], headers=hop[1],
                                                                             timeout=timeout), stream=True)
         except httpx.HTTPError as error:
             raise self._transport_error(error, action, url) from None
@@ -163,9 +156,7 @@ class AsyncTransport(BaseTransport):
         status = response.status_code
         if status in REDIRECT_STATUSES:
             await response.aclose()
-            raise exc.RedirectError(
-                f"{method} {response.url} was redirected to {response.headers.get('Location')!r} (HTTP {status}); "
-                "a write is never re-sent to a redirect target: use the final URL as the client's base_url")
+            raise redirect_refused(method, str(response.url), response.headers.get("Location"), status)
         if status >= 400:
             data = b""
             try:

@@ -27,7 +27,7 @@ import re
 import time
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping, Sequence, Union
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from . import exceptions as exc
 from ._version import __version__
@@ -361,6 +361,30 @@ class Exchange:
         if delay is None or (self.deadline_at is not None and now + delay > self.deadline_at):
             return None
         return delay
+
+
+MAX_REDIRECTS = 10
+
+
+def next_hop(method: str, status: int, location: str | None, current_url: str, hops: int,
+             headers: Mapping[str, str], base_url: str, auth_header: str) -> tuple[str, dict[str, str]] | None:
+    """Where to follow a redirect, with which headers; None to stop (not a redirect, not a GET/HEAD,
+    no Location, or too many hops). The token never goes to another origin."""
+    if method not in ("GET", "HEAD") or status not in REDIRECT_STATUSES or not location or hops >= MAX_REDIRECTS:
+        return None
+    target = urljoin(current_url, location)
+    hop_headers = dict(headers)
+    if not same_origin(target, base_url):
+        hop_headers.pop(auth_header, None)
+    return target, hop_headers
+
+
+def redirect_refused(method: str, url: str, location: str | None, status: int) -> exc.RedirectError:
+    """The error for a redirect that is not followed (a write's)."""
+    return exc.RedirectError(
+        f"{method} {url} was redirected to {location!r} (HTTP {status}); a write is never re-sent to a redirect "
+        "target, because its body would be dropped or sent where it was not meant to go: use the final URL as "
+        "the client's base_url")
 
 
 class RateSchedule:

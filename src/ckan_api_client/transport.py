@@ -27,21 +27,19 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, TypeVar
-from urllib.parse import urljoin
 
 import requests
 import urllib3.exceptions
 
 from . import exceptions as exc
 from .core import (DEFAULT, DEFAULT_TIMEOUT, ERROR_BODY_LIMIT, NO_RETRY, REDIRECT_STATUSES, BaseTransport,
-                   ClientOptions, Exchange, RateSchedule, RetryPolicy, Secret, error_from_answer, retry_reason,
-                   refuse_oversized, same_origin, scrub, too_long, url_for)
+                   ClientOptions, Exchange, RateSchedule, RetryPolicy, Secret, error_from_answer, next_hop,
+                   redirect_refused, refuse_oversized, retry_reason, scrub, too_long, url_for)
 
 __all__ = ["Transport", "RetryPolicy", "RateLimiter", "Secret", "TransportStats", "DEFAULT_TIMEOUT", "NO_RETRY"]
 
 logger = logging.getLogger("ckan_api_client")
 
-MAX_REDIRECTS = 10
 READ_CHUNK = 1 << 16
 T = TypeVar("T")
 _DEFAULT = DEFAULT
@@ -204,17 +202,11 @@ class Transport(BaseTransport):
             response = self.session.request(method, url, headers=headers, timeout=timeout,
                                             verify=self.options.verify, allow_redirects=False, stream=True, **kwargs)
             hops = 0
-            while method in ("GET", "HEAD") and response.status_code in REDIRECT_STATUSES and hops < MAX_REDIRECTS:
-                location = response.headers.get("Location")
-                if not location:
-                    break
+            while (hop := next_hop(method, response.status_code, response.headers.get("Location"), response.url, hops,
+                                   headers, self.base_url, self.options.auth_header)) is not None:
                 hops += 1
-                target = urljoin(response.url, location)
                 response.close()
-                hop_headers = dict(headers)
-                if not same_origin(target, self.base_url):
-                    hop_headers.pop(self.options.auth_header, None)
-                response = self.session.request(method, target, headers=hop_headers, timeout=timeout,
+                response = self.session.request(method, hop[0], headers=hop[1], timeout=timeout,
                                                 verify=self.options.verify, allow_redirects=False, stream=True)
         except requests.RequestException as error:
             raise self._transport_error(error, action, url) from None
@@ -226,10 +218,7 @@ class Transport(BaseTransport):
         status = response.status_code
         if status in REDIRECT_STATUSES:
             response.close()
-            raise exc.RedirectError(
-                f"{method} {response.url} was redirected to {response.headers.get('Location')!r} (HTTP {status}); "
-                "a write is never re-sent to a redirect target, because its body would be dropped or sent "
-                "where it was not meant to go: use the final URL as the client's base_url")
+            raise redirect_refused(method, response.url, response.headers.get("Location"), status)
         if status >= 400:
             raise self.error_from_response(response, action)
 
