@@ -208,3 +208,23 @@ def test_a_reset_that_keeps_happening_is_typed_and_keeps_the_part_for_later(mode
         download(client, resource(server), tmp_path / "data.bin")
         assert (tmp_path / "data.bin").read_bytes() == FILE
         assert server.seen[-1][2].get("Range") == "bytes=500000-"
+
+
+def test_bulk_delete_counts_what_it_saw_not_what_it_assumed() -> None:
+    from ckan_api_client import bulk
+
+    gone = (404, json.dumps({"success": False, "error": {"__type": "Not Found Error", "message": "Not found"}}).encode(),
+            True)
+    purged = (200, json.dumps({"success": True, "result": None}).encode(), True)
+    gateway = (502, b"<html><title>Bad Gateway</title></html>", True)
+
+    def run(steps: list[Any]) -> dict[str, int]:
+        with Script([(200, json.dumps({"success": True, "result": ["u"]}).encode(), True),  # user_list
+                     (200, json.dumps({"success": True, "result": False}).encode(), True),  # am_following_user
+                     *steps]) as server:
+            return bulk.delete(client_for(server), "datasets", ["d1"], purge=True, concurrency=1).counts
+
+    assert run([purged]) == {"purged": 1}
+    assert run([gone]) == {"not found": 1}
+    # The first purge's outcome is unknown (a gateway error): its repeat meets a 404. Gone, but maybe by us.
+    assert run([gateway, gone]) == {"gone after an uncertain attempt": 1}

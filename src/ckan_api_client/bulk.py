@@ -20,7 +20,7 @@ from .exceptions import CkanError, InvalidInput, NotFound, ValidationError, outc
 from .low_level import CkanLowlevelClient
 from .objects import ApiObject, Dataset, Group, Organization, diff, owner_org_ref, portable_dataset, portable_group
 from .streams import BadLine, TextOutput, final_path, read_jsonl, side_file
-from .writes import DEFAULT_ATTEMPTS, CreateOutcome, create_resolving, remove
+from .writes import DEFAULT_ATTEMPTS, CreateOutcome, create_resolving
 
 ENTITY_KINDS: dict[str, type[ApiObject]] = {"dataset": Dataset, "organization": Organization, "group": Group}
 
@@ -503,11 +503,23 @@ def delete(client: CkanLowlevelClient, kind: str, refs: Iterable[str], *, purge:
               "group": "group_purge" if purge else "group_delete"}[entity]
 
     def delete_one(ref: str) -> str:
+        """Counted by what was seen: an answered delete, a 404 to the first attempt, or a 404 after an
+        attempt whose outcome was unknown (then it is gone, but maybe by that attempt: said so)."""
         if not isinstance(ref, str) or not ref:
             raise InvalidInput(f"not an id or name: {ref!r}")
-        if not remove(client, action, ref):
-            return "not found"
-        return "purged" if purge else "deleted"
+        uncertain = False
+        for attempt in range(1, DEFAULT_ATTEMPTS + 1):
+            try:
+                # Not repeated by the transport once sent: an unknown outcome comes back here to be counted.
+                client.call_action(action, {"id": ref}, read_only=False)
+                return "purged" if purge else "deleted"
+            except NotFound:
+                return "gone after an uncertain attempt" if uncertain else "not found"
+            except CkanError as error:
+                if not outcome_unknown(error) or attempt == DEFAULT_ATTEMPTS:
+                    raise
+                uncertain = True
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     with _Measure(client, report):
         client.check_token()
