@@ -215,3 +215,79 @@ def test_download_resumes_with_a_range(mode: str, tmp_path: Path) -> None:
         result = download(client, {"id": "r", "url": server.url + "/big.bin", "size": 10000}, dest)
         assert dest.read_bytes() == data and result.size == 10000
         assert server.requests[0].headers["Range"] == "bytes=4000-"
+
+
+# ---------------------------------------------------------------- tokens as people paste them
+
+JWT_LIKE = "eyJhbGciOiJIUzI1NiJ9.eyJqdGkiOiJ0ZXN0LXRva2VuIn0.s1gn4tur3-_x"
+
+
+def spellings(token: str) -> list[str]:
+    """Every form in which an HTTP library or a log could print the token."""
+    from urllib.parse import quote
+
+    return [token, repr(token), repr(token)[1:-1], json_escaped(token), quote(token, safe=""), token.strip()]
+
+
+def json_escaped(text: str) -> str:
+    import json
+
+    return json.dumps(text)[1:-1]
+
+
+@pytest.mark.parametrize("pasted", [JWT_LIKE + "\n", JWT_LIKE + "\r\n", " " + JWT_LIKE, "\t" + JWT_LIKE + " \n"])
+def test_whitespace_around_a_token_is_stripped_with_a_warning(mode: str, pasted: str,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    with ScriptedServer([ok({"id": "x"})]) as server:
+        client = make_client(mode, server.url, pasted)
+        assert client.get_dataset("x") == {"id": "x"}
+        assert len(server.requests) == 1  # sent once: nothing refused it, nothing was retried
+        assert server.requests[0].headers["Authorization"] == JWT_LIKE
+    assert "stripped" in caplog.text
+    for form in spellings(pasted):
+        assert form not in caplog.text and form not in repr(client)
+
+
+@pytest.mark.parametrize("pasted", [JWT_LIKE[:20] + "\n" + JWT_LIKE[20:], JWT_LIKE + " x", JWT_LIKE + "é",
+                                    JWT_LIKE + "\x00"])
+def test_a_token_no_header_can_carry_is_refused_before_any_request(mode: str, pasted: str,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    with ScriptedServer([ok({"id": "x"})]) as server:
+        with pytest.raises(exc.InvalidInput, match="API token") as refused:
+            make_client(mode, server.url, pasted)
+        assert server.requests == []
+    for form in spellings(pasted):
+        assert form not in str(refused.value) and form not in caplog.text
+
+
+@pytest.mark.parametrize("header", ["x\ny", "é", " leading"])
+def test_a_header_the_http_library_refuses_is_a_local_error_never_retried(mode: str, header: str,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    with ScriptedServer([ok({"id": "x"})]) as server:
+        client = make_client(mode, server.url, JWT_LIKE)
+        elapsed, error = timed(lambda: client.request("GET", "/api/3/action/status_show",
+                                                      headers={"X-Extra": header}))
+        assert isinstance(error, exc.InvalidInput), error
+        assert server.requests == [] and "retrying" not in caplog.text and elapsed < 2
+        assert JWT_LIKE not in str(error)
+
+
+def test_every_spelling_of_the_token_is_masked_in_errors(mode: str) -> None:
+    """A server (or a proxy) that echoes the token back, raw, escaped or URL-encoded: masked in the error."""
+    from urllib.parse import quote
+
+    token = JWT_LIKE + "/+="  # characters that URL-encoding and escaping change
+    echoed = f"raw {token} | repr {token!r} | json {json_escaped(token)} | url {quote(token, safe='')}"
+    with ScriptedServer([Reply(403, body=echoed)]) as server:
+        client = make_client(mode, server.url, token, retry=ONCE)
+        with pytest.raises(exc.NotAuthorized) as refused:
+            client.get_dataset("x")
+    text = f"{refused.value} {refused.value.original} {refused.value!r}"
+    for form in spellings(token):
+        assert form not in text, form
+    assert "********" in text
+
+
+def test_a_user_agent_no_header_can_carry_is_refused(mode: str) -> None:
+    with pytest.raises(exc.InvalidInput, match="User-Agent"):
+        make_client(mode, "http://127.0.0.1:1", user_agent="me\r\nX-Injected: 1")

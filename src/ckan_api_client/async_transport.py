@@ -23,7 +23,7 @@ import httpx
 from . import exceptions as exc
 from .core import (DEFAULT, ERROR_BODY_LIMIT, REDIRECT_STATUSES, BaseTransport, ClientOptions, Exchange,
                    RateSchedule, RetryPolicy, error_from_answer, next_hop, redirect_refused, refuse_oversized,
-                   retry_reason, scrub, too_long)
+                   retry_reason, scrub, too_long, unreachable, why_unreachable)
 from .transport import TransportStats, log_retry
 
 __all__ = ["AsyncTransport"]
@@ -130,14 +130,18 @@ class AsyncTransport(BaseTransport):
                 delay = plan.delay_after(failure, attempt, time.monotonic())
                 if delay is None:
                     raise
-                log_retry(self.stats, plan, action, retry_reason(failure), attempt, delay)
+                log_retry(self.stats, plan, action, failure, attempt, delay)
                 await asyncio.sleep(delay)
 
     async def _send(self, method: str, url: str, headers: dict[str, str], params: Any,
                     body: dict[str, Any], timeout: httpx.Timeout, action: str | None) -> httpx.Response:
         """Stage 1: one attempt, redirects followed only for GET/HEAD, the token dropped off-host."""
         try:
-            request = self.client.build_request(method, url, headers=headers, params=params, timeout=timeout, **body)
+            try:
+                request = self.client.build_request(method, url, headers=headers, params=params, timeout=timeout,
+                                                    **body)
+            except UnicodeEncodeError:
+                raise exc.InvalidInput("the request cannot be sent: a header value is not ASCII") from None
             response = await self.client.send(request, stream=True)
             hops = 0
             while (hop := next_hop(method, response.status_code, response.headers.get("Location"), str(response.url),
@@ -208,16 +212,30 @@ class AsyncTransport(BaseTransport):
             failure.body_cut = True
             raise failure from None
 
-    def _transport_error(self, error: httpx.HTTPError, action: str | None, url: str) -> exc.TransportError:
-        """Map an httpx exception; decide whether the request may have reached the server."""
+    def _transport_error(self, error: httpx.HTTPError, action: str | None, url: str) -> exc.CkanError:
+        """Map an httpx exception; decide whether the request may have reached the server. A request the
+        library refuses to send (a header it cannot carry) is a local error, never retried."""
+        if isinstance(error, (httpx.LocalProtocolError, httpx.UnsupportedProtocol, httpx.InvalidURL)):
+            return exc.InvalidInput(scrub(f"the request cannot be sent: {type(error).__name__}: {error}",
+                                          self.api_key))
         not_sent = isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
         cause: BaseException | None = error
         dns = False
+        texts = []
         while cause is not None:
             dns = dns or isinstance(cause, socket.gaierror)
+            texts.append(f"{type(cause).__name__}: {cause}")
             cause = cause.__cause__ or cause.__context__
-        message = f"the host name of {url} does not resolve (DNS)" if dns else \
-            scrub(f"{type(error).__name__}: {error}", self.api_key)
+        if dns:
+            message = f"the host name of {url} does not resolve (DNS)"
+        elif isinstance(error, httpx.ConnectTimeout):
+            message = unreachable(url, "no connection within the connect timeout")
+        elif isinstance(error, httpx.ReadTimeout):
+            message = unreachable(url, "no answer within the read timeout")
+        elif isinstance(error, (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError)):
+            message = unreachable(url, scrub(why_unreachable(" | ".join(texts)), self.api_key))
+        else:
+            message = scrub(f"{type(error).__name__}: {error}", self.api_key)
         cls = exc.RequestTimeout if isinstance(error, httpx.TimeoutException) else exc.TransportError
         failure = cls(message, action=action, url=url, request_sent=not not_sent)
         failure.dns_failure = dns

@@ -28,7 +28,7 @@ import click
 
 from . import bulk
 from ._version import __version__
-from .core import ClientOptions, RetryPolicy
+from .core import ClientOptions, RetryPolicy, site_root
 from .exceptions import CkanError, DestinationExists, InvalidInput
 from .low_level import CkanLowlevelClient
 from .streams import TextOutput, is_regular_target, read_jsonl
@@ -58,20 +58,31 @@ class Settings:
             self._client = self.connect(self.url, self.token)
         return self._client
 
-    def connect(self, url: str, token: str | None) -> CkanLowlevelClient:
-        """A client with the global options, its token checked (one the site does not know would act as anonymous)."""
-        client = CkanLowlevelClient(url, token or None, options=self.options)
+    def connect(self, url: str, token: str | None, url_flag: str = "--url",
+                token_flag: str = "--token") -> CkanLowlevelClient:
+        """A client with the global options, its token checked (one the site does not know would act as anonymous).
+        A malformed URL or token is one line naming the flag it came from."""
+        try:
+            site_root(url)
+        except InvalidInput as error:
+            raise click.UsageError(f"{url_flag}: {error}") from None
+        try:
+            options = self.options.replace(api_key=token or None)
+        except InvalidInput as error:
+            raise click.UsageError(f"{token_flag}: {error}") from None
+        client = CkanLowlevelClient(url, options=options)
         client.check_token()
         return client
 
-    def site(self, ref: str, token: str | None) -> CkanLowlevelClient:
+    def site(self, ref: str, token: str | None, flag: str) -> CkanLowlevelClient:
         """A client for a site given as a URL or as the name of a profile (whose token a given one overrides)."""
-        if ref.startswith(("http://", "https://")):
-            return self.connect(ref, token)
+        if "://" in ref:
+            return self.connect(ref, token, flag, f"{flag}-token")
         values = _profile(self.config, ref)
         if not values.get("url"):
             raise click.UsageError(f"profile {ref} has no url in {self.config}")
-        return self.connect(values["url"], token or values.get("token"))
+        return self.connect(values["url"], token or values.get("token"), f"{flag} {ref} (its url)",
+                            f"{flag}-token")
 
 
 def _profile(config: Path, name: str) -> dict[str, str]:
@@ -462,8 +473,8 @@ def mirror(settings: Settings, source: str, from_token: str | None, destination:
     """
     from .mirror import Mirror
 
-    target = settings.site(destination, to_token or settings.token) if destination else settings.client()
-    job = Mirror(settings.site(source, from_token), target, name=name, include_private=include_private, fq=fq,
+    target = settings.site(destination, to_token or settings.token, "--to") if destination else settings.client()
+    job = Mirror(settings.site(source, from_token, "--from"), target, name=name, include_private=include_private, fq=fq,
                  organization=organization, datastore=datastore, files=files, concurrency=settings.jobs,
                  state=state_path or True, max_delete=max_delete)
     with _progress(settings, "mirror", unit="datasets") as progress:

@@ -22,15 +22,19 @@ import dataclasses
 import email.utils
 import ipaddress
 import json
+import logging
+import os
 import random
 import re
 import time
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping, Sequence, Union
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, quote_plus, urljoin, urlsplit
 
 from . import exceptions as exc
 from ._version import __version__
+
+logger = logging.getLogger("ckan_api_client")
 
 __all__ = ["ActionCall", "Capabilities", "ClientOptions", "NO_RETRY", "RateSchedule", "RetryPolicy", "Secret", "build_action_call",
            "decode_answer", "error_from_answer", "is_read_only", "parse_error_body", "retry_delay"]
@@ -55,15 +59,25 @@ _WRITES_THAT_ANSWER = ("_create", "_update", "_patch", "_revise", "_upsert")
 
 
 class Secret:
-    """A string that never shows itself: repr/str print a placeholder; ``reveal()`` gives the value."""
+    """A string that never shows itself: repr/str print a placeholder; ``reveal()`` gives the value.
 
-    __slots__ = ("_value",)
+    :meth:`spellings` are the forms in which the value (and the text it was cleaned from) can appear
+    in a message: raw, escaped as ``repr`` and JSON print it, URL-encoded. :func:`scrub` masks them all.
+    """
 
-    def __init__(self, value: str) -> None:
+    __slots__ = ("_value", "_spellings")
+
+    def __init__(self, value: str, *, given: str | None = None) -> None:
         self._value = value
+        self._spellings = tuple(sorted({form for text in {value, given or value} if text
+                                        for form in _spellings_of(text)}, key=len, reverse=True))
 
     def reveal(self) -> str:
         return self._value
+
+    def spellings(self) -> tuple[str, ...]:
+        """Every form of the secret to mask in a message, longest first."""
+        return self._spellings
 
     def __repr__(self) -> str:
         return "Secret('********')"
@@ -80,28 +94,103 @@ class Secret:
         raise TypeError("a Secret cannot be pickled")
 
 
+def _spellings_of(text: str) -> set[str]:
+    forms = {text, repr(text)[1:-1], json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1],
+             quote(text, safe=""), quote_plus(text, safe="")}
+    forms |= {form.strip() for form in forms}
+    return {form for form in forms if len(form) >= 4}  # a fragment that short would mask ordinary words
+
+
 def scrub(text: str, secret: Secret | None) -> str:
-    """``text`` with the secret's value blotted out (for messages built from server answers)."""
-    if secret is not None and secret.reveal() and secret.reveal() in text:
-        return text.replace(secret.reveal(), "********")
+    """``text`` with every spelling of the secret blotted out (for messages built from answers and errors)."""
+    if secret is None:
+        return text
+    for form in secret.spellings():
+        if form in text:
+            text = text.replace(form, "********")
     return text
+
+
+_HEADER_SAFE = re.compile(r"^[\x21-\x7e]+$")
+"""What a token may hold: printable ASCII without spaces (CKAN's tokens are JWTs, old API keys UUIDs)."""
+
+
+def token_secret(token: str | Secret | None) -> Secret | None:
+    """The token as it will be sent, or None for no token.
+
+    Whitespace around it is stripped with a warning (a token read from a file ends with a newline);
+    anything an HTTP header cannot carry (a space, a control or non-ASCII character inside it) is
+    :class:`~ckan_api_client.exceptions.InvalidInput` before any request, with the token never shown.
+    """
+    if token is None:
+        return None
+    raw = token.reveal() if isinstance(token, Secret) else token
+    if not isinstance(raw, str):
+        raise exc.InvalidInput(f"the API token must be a string, not {type(raw).__name__}")
+    stripped = raw.strip()
+    if not stripped:
+        return None
+    if stripped != raw:
+        logger.warning("the API token had whitespace around it (a newline from a file?): it was stripped")
+    if not _HEADER_SAFE.match(stripped):
+        raise exc.InvalidInput("the API token contains a space, a control character or a non-ASCII character, "
+                               "which no HTTP header can carry: check how it was read or pasted")
+    if isinstance(token, Secret) and stripped == raw:
+        return token
+    return Secret(stripped, given=raw)
+
+
+def check_header_value(name: str, value: str) -> str:
+    """``value`` if an HTTP header can carry it, else :class:`InvalidInput` (a local error, never retried)."""
+    if not isinstance(value, str) or (value and not re.match(r"^[\x20-\x7e\t]*$", value)) or value != value.strip():
+        raise exc.InvalidInput(f"the {name} header value has a control or non-ASCII character, or whitespace around "
+                               "it: no HTTP header can carry that")
+    return value
 
 
 # ---------------------------------------------------------------- the site
 
 
 def site_root(base_url: str) -> str:
-    """The validated root URL of a CKAN site (no trailing slash); :class:`InvalidInput` otherwise."""
+    """The validated root URL of a CKAN site (no trailing slash); :class:`InvalidInput` otherwise, in one
+    line that says what is wrong: no scheme, no host, a port that is not a number, an API address."""
     if not isinstance(base_url, str) or not base_url.strip():
-        raise exc.InvalidInput("base_url must be a non-empty URL string")
-    parts = urlsplit(base_url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise exc.InvalidInput(f"base_url must be an http(s) URL, got {base_url!r}")
+        raise exc.InvalidInput("the site URL is empty: give the portal's address, e.g. https://demo.ckan.org")
+    text = base_url.strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https"):
+        if "://" not in text:
+            raise exc.InvalidInput(f"{text!r} has no scheme: give the site's URL with it, e.g. 'https://{text}'")
+        raise exc.InvalidInput(f"{text!r} is not an http(s) URL")
+    try:
+        port = parts.port
+    except ValueError:
+        raise exc.InvalidInput(f"{text!r} has no valid port: after the host's ':' comes a number from 1 to "
+                               "65535") from None
+    if not parts.hostname or port == 0 or any(c.isspace() for c in text):
+        raise exc.InvalidInput(f"{text!r} is not a usable site URL (no host, port 0, or a space in it)")
+    if parts.query or parts.fragment:
+        root = f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
+        raise exc.InvalidInput(f"{text!r} has a query or a fragment: give the site's root URL, e.g. {root!r}")
     api_suffix = _API_SUFFIX.search(parts.path)
     if api_suffix:
         root = f"{parts.scheme}://{parts.netloc}{parts.path[:api_suffix.start()]}"
-        raise exc.InvalidInput(f"{base_url!r} is an API address: give the site's root URL instead, e.g. {root!r}")
-    return base_url.strip().rstrip("/")
+        raise exc.InvalidInput(f"{text!r} is an API address: give the site's root URL instead, e.g. {root!r}")
+    return text.rstrip("/")
+
+
+def not_a_site_root(url: str | None) -> str:
+    """What to add to an error whose answer is not CKAN's API at all: the URL is not a CKAN site root."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    path = parts.path
+    if ACTION_PREFIX in path:
+        path = path[:path.index(ACTION_PREFIX)]
+    root = f"{parts.scheme}://{parts.netloc}{path}".rstrip("/")
+    origin = f"{parts.scheme}://{parts.netloc}"
+    hint = f"try {origin!r}" if root != origin else "check the address: it may not be a CKAN portal"
+    return f"; {root} does not answer as a CKAN site root (no Action API under /api/3/action/): {hint}"
 
 
 def is_loopback(host: str) -> bool:
@@ -125,7 +214,38 @@ def check_token_transport(base_url: str, api_key: Secret | None, allow_insecure_
 
 def same_origin(url: str, base_url: str) -> bool:
     a, b = urlsplit(url), urlsplit(base_url)
-    return ((a.hostname or "").lower(), a.port, a.scheme) == ((b.hostname or "").lower(), b.port, b.scheme)
+    try:
+        return ((a.hostname or "").lower(), a.port, a.scheme) == ((b.hostname or "").lower(), b.port, b.scheme)
+    except ValueError:  # a port that is not a number: not the site's origin
+        return False
+
+
+def unreachable(url: str, why: str) -> str:
+    """One line for a request that got no answer: where to, and why in a few words (no library internals)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = 0
+    return f"no answer from {parts.hostname}:{port} ({why})"
+
+
+_ERRNO = re.compile(r"\[Errno (\d+)\]")
+_TLS_TEXT = re.compile(r"(certificate verify failed[^'\"()]*|wrong version number|handshake failure)", re.I)
+
+
+def why_unreachable(text: str) -> str:
+    """The reason inside an HTTP library's connection error text, in a few words: "connection refused",
+    "certificate verify failed: self-signed certificate", ...; the last resort is the text, cut short."""
+    tls = _TLS_TEXT.search(text)
+    if tls:
+        return "TLS: " + tls.group(1).strip().rstrip(".")
+    errno = _ERRNO.findall(text)
+    if errno:
+        return os.strerror(int(errno[-1])).lower()
+    if "RemoteDisconnected" in text or "Server disconnected" in text or "Connection aborted" in text:
+        return "the connection was closed before an answer came"
+    return " ".join(text.split())[:200]
 
 
 def url_for(base_url: str, path: str) -> str:
@@ -184,10 +304,7 @@ class ClientOptions:
         if unknown:
             raise exc.InvalidInput(f"unknown client option(s): {', '.join(sorted(unknown))}")
         if "api_key" in changes:
-            key = changes["api_key"]
-            if isinstance(key, str):
-                key = Secret(key)
-            changes["api_key"] = key if key is not None and key.reveal() else None
+            changes["api_key"] = token_secret(changes["api_key"])
         if changes.get("retry", RetryPolicy()) is None:
             changes["retry"] = RetryPolicy()
         updated = dataclasses.replace(self, **changes)
@@ -197,6 +314,10 @@ class ClientOptions:
             raise exc.InvalidInput("concurrency must be a positive integer")
         if updated.max_rps is not None and updated.max_rps <= 0:
             raise exc.InvalidInput("max_rps must be positive")
+        if updated.user_agent is not None:
+            check_header_value("User-Agent", updated.user_agent)
+        if not isinstance(updated.auth_header, str) or not re.match(r"^[A-Za-z0-9-]+$", updated.auth_header):
+            raise exc.InvalidInput(f"auth_header must be a header name (letters, digits, -), not {updated.auth_header!r}")
         return updated
 
     @property
@@ -345,7 +466,7 @@ class Exchange:
             idempotent = method in ("GET", "HEAD", "OPTIONS")
         if deadline == DEFAULT:
             deadline = options.read_deadline if idempotent else None
-        sent = {"User-Agent": user_agent, **(headers or {})}
+        sent = {"User-Agent": user_agent, **{k: check_header_value(k, v) for k, v in (headers or {}).items()}}
         same_site = same_origin(url, base_url)
         if options.api_key is not None and same_site:
             sent[options.auth_header] = options.api_key.reveal()
@@ -547,7 +668,7 @@ def parse_error_body(text: str) -> tuple[str | None, dict[str, Any] | None]:
         return body.strip() or None, None
     if isinstance(body, dict):
         error = body.get("error")
-        if isinstance(error, dict):
+        if isinstance(error, dict) and "success" in body:  # CKAN's envelope (another server's JSON is not)
             message = error.get("message")
             if not message:
                 fields = {k: v for k, v in error.items() if k not in ("__type", "message")}
@@ -570,6 +691,9 @@ def parse_error_body(text: str) -> tuple[str | None, dict[str, Any] | None]:
         return "HTML page (no title)", None
     return " ".join(stripped[:300].split()), None
 
+
+_NOT_AN_API_STATUSES = frozenset({404, 405, 501})
+"""Statuses with which a server that is not CKAN (or a page path, not the site root) answers an action URL."""
 
 _ERROR_TYPES: dict[str, type[exc.HTTPError]] = {
     "Not Found Error": exc.NotFound,
@@ -608,7 +732,11 @@ def error_from_answer(status: int, reason: str | None, text: str, *, retry_after
     """
     message, error = parse_error_body(text)
     cls = error_class(status, error)
-    failure = cls(status, message or reason or f"HTTP {status}", text, action=action, url=url, error=error)
+    message = message or reason or f"HTTP {status}"
+    if error is None and status in _NOT_AN_API_STATUSES and url and ACTION_PREFIX in url \
+            and not message.startswith("invalid JSON"):
+        message += not_a_site_root(url)
+    failure = cls(status, message, text, action=action, url=url, error=error)
     failure.retry_after = parse_retry_after(retry_after)
     return failure
 
@@ -642,7 +770,8 @@ def decode_answer(status: int, body: bytes, *, action: str, url: str | None = No
         envelope = json.loads(body)
     except ValueError:
         summary, _ = parse_error_body(body[:ERROR_BODY_LIMIT].decode("utf-8", errors="replace"))
-        raise malformed(f"the answer is not JSON ({summary or 'empty'})") from None
+        hint = not_a_site_root(url) if summary and summary.startswith("HTML page") else ""
+        raise malformed(f"the answer is not JSON ({summary or 'empty'}){hint}") from None
     if not isinstance(envelope, dict) or "success" not in envelope:
         raise malformed(f"the answer has no 'success' field: {str(envelope)[:200]}")
     if envelope["success"] is not True:

@@ -34,7 +34,8 @@ import urllib3.exceptions
 from . import exceptions as exc
 from .core import (DEFAULT, DEFAULT_TIMEOUT, ERROR_BODY_LIMIT, NO_RETRY, REDIRECT_STATUSES, BaseTransport,
                    ClientOptions, Exchange, RateSchedule, RetryPolicy, Secret, error_from_answer, next_hop,
-                   redirect_refused, refuse_oversized, retry_reason, scrub, too_long, url_for)
+                   redirect_refused, refuse_oversized, retry_reason, scrub, too_long, unreachable, url_for,
+                   why_unreachable)
 
 __all__ = ["Transport", "RetryPolicy", "RateLimiter", "Secret", "TransportStats", "DEFAULT_TIMEOUT", "NO_RETRY"]
 
@@ -87,12 +88,13 @@ class RateLimiter:
             time.sleep(delay)
 
 
-def log_retry(stats: TransportStats, plan: Exchange, action: str | None, reason: str, attempt: int,
+def log_retry(stats: TransportStats, plan: Exchange, action: str | None, failure: exc.CkanError, attempt: int,
               delay: float) -> None:
-    """Count a retry and say it (method, URL, action, why, which attempt, after how long)."""
-    stats.count_retry(reason)
-    logger.warning("retrying %s %s%s after %s (attempt %d of %d) in %.2fs", plan.method, plan.url,
-                   f" ({action})" if action else "", reason, attempt + 1, plan.policy.max_attempts, delay)
+    """Count a retry and say it in one line: what, why, which attempt, after how long."""
+    stats.count_retry(retry_reason(failure))
+    why = failure.message if isinstance(failure, exc.TransportError) else retry_reason(failure)
+    logger.warning("retrying %s after %s (attempt %d of %d, in %.1fs)", action or f"{plan.method} {plan.url}",
+                   why, attempt + 1, plan.policy.max_attempts, delay)
 
 
 def _name_not_found(error: BaseException) -> bool:
@@ -191,7 +193,7 @@ class Transport(BaseTransport):
                 delay = plan.delay_after(failure, attempt, time.monotonic())
                 if delay is None:
                     raise
-                self._wait_to_retry(plan, action, retry_reason(failure), attempt, delay)
+                self._wait_to_retry(plan, action, failure, attempt, delay)
 
     # ------------------------------------------------------------------ stages
 
@@ -266,14 +268,18 @@ class Transport(BaseTransport):
 
     # ------------------------------------------------------------------ failures
 
-    def _wait_to_retry(self, plan: Exchange, action: str | None, reason: str, attempt: int, delay: float) -> None:
+    def _wait_to_retry(self, plan: Exchange, action: str | None, failure: exc.CkanError, attempt: int,
+                       delay: float) -> None:
         """Count and log a retry, then sleep before it."""
-        log_retry(self.stats, plan, action, reason, attempt, delay)
+        log_retry(self.stats, plan, action, failure, attempt, delay)
         time.sleep(delay)
 
     def _transport_error(self, error: requests.RequestException, action: str | None,
-                         url: str) -> exc.TransportError:
-        """Map a requests exception; decide whether the request may have reached the server."""
+                         url: str) -> exc.CkanError:
+        """Map a requests exception; decide whether the request may have reached the server. A header
+        the library refuses is a local error (never retried), not a failure of the connection."""
+        if isinstance(error, (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL)):
+            return exc.InvalidInput(scrub(f"the request cannot be sent: {error}", self.api_key))
         not_sent = isinstance(error, (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError))
         if isinstance(error, requests.exceptions.ConnectionError) and not not_sent:
             reason = error.args[0] if error.args else None
@@ -282,8 +288,16 @@ class Transport(BaseTransport):
                                           urllib3.exceptions.ConnectTimeoutError,
                                           urllib3.exceptions.NameResolutionError))
         dns = _name_not_found(error)
-        message = f"the host name of {url} does not resolve (DNS)" if dns else \
-            scrub(f"{type(error).__name__}: {error}", self.api_key)
+        if dns:
+            message = f"the host name of {url} does not resolve (DNS)"
+        elif isinstance(error, requests.exceptions.ConnectTimeout):
+            message = unreachable(url, "no connection within the connect timeout")
+        elif isinstance(error, requests.exceptions.ReadTimeout):
+            message = unreachable(url, "no answer within the read timeout")
+        elif isinstance(error, requests.exceptions.ConnectionError):
+            message = unreachable(url, scrub(why_unreachable(str(error)), self.api_key))
+        else:
+            message = scrub(f"{type(error).__name__}: {error}", self.api_key)
         cls = exc.RequestTimeout if isinstance(error, requests.Timeout) else exc.TransportError
         failure = cls(message, action=action, url=url, request_sent=not not_sent)
         failure.dns_failure = dns
