@@ -19,9 +19,9 @@ from typing import Any, Callable, Iterator
 from tqdm import tqdm
 
 from ckan_api_client import CkanLowlevelClient
-from ckan_api_client.bulk import dump
+from ckan_api_client.engines import dump
 from ckan_api_client.exceptions import NotFound
-from ckan_api_client.syncing import PlannedWrite, SynchronizationClient
+from ckan_api_client import PlannedWrite, SynchronizationClient
 
 SHARED = Path(os.environ.get("CKAN_SHARED_DIR", Path(__file__).resolve().parent.parent.parent / "shared"))
 DEPOSITAR = SHARED / "data" / "real-portals" / "depositar" / "datasets.jsonl.gz"
@@ -55,12 +55,13 @@ def main() -> None:
     rows: list[tuple[str, str, float, int]] = []
 
     for label in ("sync 1,839 real records", "sync again (no change)"):
-        with tqdm(total=total, desc=label, unit="records", file=sys.stderr) as bar:
+        # A bar on a terminal only: redirected to a log file, it would write a line per refresh.
+        with tqdm(total=total, desc=label, unit=" records", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
             def advance(write: PlannedWrite, status: str) -> None:
                 bar.update(1)
 
             report, seconds, requests = measured(client, lambda: sync.sync(records(), progress=advance))
-            bar.update(total - bar.n)
+            bar.update(total - bar.n)  # the records not synced (invalid ones) count as done too
         done = f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged, " \
                f"{report.write_requests} writes"
         print(f"{label}: {done}, {len(report.notes)} fixes by the cleaners, {len(report.failures)} failures")

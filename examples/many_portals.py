@@ -21,12 +21,12 @@ from typing import Any
 def mirror_job(job: dict[str, Any]) -> dict[str, Any]:
     """Run one mirror: ``source``/``source_token`` into ``destination``/``destination_token``.
 
-    Optional: ``name``, ``fq``, ``organization``, ``include_private``, ``state`` (a path, default one
-    per destination and mirror name under ~/.local/state). Returns a small summary (never raises for
-    a failed portal: one unreachable portal must not stop the others)."""
-    from ckan_api_client import CkanLowlevelClient
-    from ckan_api_client.exceptions import CkanError
-    from ckan_api_client.mirror import Mirror
+    Optional: ``name``, ``fq``, ``organization``, ``include_private``, ``state``: where the job's state lives.
+    Give a location every worker can reach (a path on a shared filesystem, or a URL: ``s3://bucket/x.sqlite``
+    with s3fs, ``file:///shared/x.sqlite``), so that the job of the next night finds it on whatever worker it
+    lands; the default (the worker's home directory) only serves a single machine. Returns a small summary
+    (never raises for a failed portal: one unreachable portal must not stop the others)."""
+    from ckan_api_client import CkanError, CkanLowlevelClient, Mirror
 
     where = {"source": job["source"], "worker": socket.gethostname() + ":" + str(_worker_id())}
     try:

@@ -13,7 +13,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from ckan_api_client.async_client import AsyncCkanLowlevelClient
+from ckan_api_client import AsyncCkanLowlevelClient
 
 
 class EventLoopThread:
@@ -91,9 +91,5 @@ def make_client(mode: str, url: str, token: str | None = None, **options: Any) -
 
 
 def download(client: Any, *args: Any, **kwargs: Any) -> Any:
-    """``files.download_resource`` for a sync client, the async client's own method otherwise."""
-    if isinstance(client, Blocking):
-        return client.download_resource(*args, **kwargs)
-    from ckan_api_client.files import download_resource
-
-    return download_resource(client, *args, **kwargs)
+    """The client's own ``download_resource`` (the sync one's, or the async one's behind blocking calls)."""
+    return client.download_resource(*args, **kwargs)

@@ -2,7 +2,8 @@
 
 * ``ckan_stack`` (session): the CKAN under test. It uses ``CKAN_URL`` / ``CKAN_API_TOKEN`` from the
   environment when both are set, else brings up the local stack in-process with the ``ckan_stack``
-  package (``stack/``, the code behind ``scripts/ckan-stack``; CKAN_VERSION, default 2.12.0).
+  package (``stack/``, the code behind ``scripts/ckan-stack``; CKAN_VERSION, default 2.12.0), with
+  ckanext-dcat enabled (``CKAN_STACK_PLUGINS=dcat``) so that harvests meet the real ``/catalog.ttl``.
 * ``other_stack`` (session, parametrized): each release in ``CKAN_TEST_OTHER_VERSIONS`` (default
   "2.11.6 2.10.11"; set it empty to skip them), each brought up with its own state and ports.
 * ``any_stack``: ``ckan_stack`` and then each ``other_stack``.
@@ -40,6 +41,9 @@ class Stack:
     version: str
     requested: str | None = None
     """The CKAN_VERSION this stack was brought up for (None for one given by CKAN_URL)."""
+    python: Path | None = None
+    """The interpreter of CKAN's own virtualenv, to run CKAN's (and its extensions') code offline (None for
+    a CKAN given by CKAN_URL)."""
 
     def client(self, **options: Any) -> CkanLowlevelClient:
         return CkanLowlevelClient(self.url, self.token, **options)
@@ -50,7 +54,7 @@ class Stack:
         if mode == "sync":
             return self.client(**options)
         from async_facade import Blocking
-        from ckan_api_client.async_client import AsyncCkanLowlevelClient
+        from ckan_api_client import AsyncCkanLowlevelClient
 
         return Blocking(AsyncCkanLowlevelClient(self.url, self.token, **options))
 
@@ -58,17 +62,19 @@ class Stack:
 def bring_up(version: str | None = None) -> Stack:
     """The local stack for ``version`` (CKAN_VERSION's, else the default), started if it is not running."""
     environ = {k: v for k, v in os.environ.items() if k not in ("CKAN_URL", "CKAN_API_TOKEN")}
+    if (version or environ.get("CKAN_VERSION") or DEFAULT_VERSION) == DEFAULT_VERSION:
+        environ.setdefault("CKAN_STACK_PLUGINS", "dcat")  # the real ckanext-dcat: /catalog.ttl to harvest from
     config = local_stack.StackConfig.from_env(environ, version=version)
     try:
         site = local_stack.Stack(config).up()
     except local_stack.StackError as exc:
         pytest.fail(f"the local CKAN {config.version} stack did not come up:\n{exc}", pytrace=False)
-    return _stack(site.url, site.token, config.version)
+    return _stack(site.url, site.token, config.version, config.venv / "bin" / "python")
 
 
-def _stack(url: str, token: str, requested: str | None = None) -> Stack:
+def _stack(url: str, token: str, requested: str | None = None, python: Path | None = None) -> Stack:
     version = CkanLowlevelClient(url).capabilities.ckan_version
-    return Stack(url=url, token=token, version=version, requested=requested)
+    return Stack(url=url, token=token, version=version, requested=requested, python=python)
 
 
 @pytest.fixture(scope="session", autouse=True)

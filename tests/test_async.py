@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from ckan_api_client.async_client import AsyncCkanLowlevelClient, AsyncDataStore
-from ckan_api_client.datastore import DataStore
+from ckan_api_client import AsyncCkanLowlevelClient, AsyncDataStore
+from ckan_api_client import DataStore
 from ckan_api_client.low_level import CkanLowlevelClient
 from ckan_stack_plugin import Factory, Stack
 from loopback_servers import LoopbackServer

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ckan_api_client import bulk
+from ckan_api_client import engines as bulk
+from ckan_api_client.engines.dump import id_ranges
 from ckan_stack_plugin import Factory, Stack
 
 
 @given(st.integers(min_value=1, max_value=8), st.one_of(st.none(), st.text(alphabet="0123456789abcdef-", max_size=8)),
        st.text(alphabet="0123456789abcdefxyz-", min_size=1, max_size=12))
 def test_id_ranges_cover_every_id_once(count: int, after: str | None, some_id: str) -> None:
-    ranges = bulk._id_ranges(count, after)
+    ranges = id_ranges(count, after)
     inside = [(low, high) for index, (low, high) in enumerate(ranges)
               if (low is None or (some_id > low if index == 0 else some_id >= low))
               and (high is None or some_id < high)]
@@ -60,6 +62,7 @@ def test_a_failing_range_stops_the_other_walks(ckan_stack: Stack, factory: Facto
             pages.append(page)
             if kwargs.get("before") is None and kwargs.get("start") is not None:
                 raise RuntimeError("the last range breaks")
+            time.sleep(0.2)  # the other ranges walk slowly: the break comes while they still have pages to go
             yield page
 
     monkeypatch.setattr(client, "search_pages", failing)

@@ -74,14 +74,14 @@ def test_dump_of_one_site_loads_into_another(ckan_stack: Stack, other_stack: Sta
     orgs_file, datasets_file = tmp_path / "orgs.jsonl", tmp_path / "datasets.jsonl.gz"
     cli(ckan_stack, "dump", "organizations", *[o["id"] for o in source_site["orgs"]], "-o", str(orgs_file))
     dumped = cli(ckan_stack, "dump", "datasets", *[d["id"] for d in source_site["datasets"]], "-o", str(datasets_file))
-    assert json.loads(dumped.stdout)["written"] == len(source_site["datasets"])
+    assert json.loads(dumped.stdout)["counts"]["written"] == len(source_site["datasets"])
 
     target = other_stack.client()
     try:
         loaded = json.loads(cli(other_stack, "load", "organizations", "-i", str(orgs_file)).stdout)
-        assert loaded["created"] == 2
+        assert loaded["counts"]["created"] == 2
         result = json.loads(cli(other_stack, "-j", "3", "load", "datasets", "-i", str(datasets_file)).stdout)
-        assert result["created"] == len(source_site["datasets"]) and result["failed"] == 0
+        assert result["counts"]["created"] == len(source_site["datasets"]) and result["failed"] == 0
         for original in source_site["datasets"]:
             copy = target.get_dataset(original["name"])
             assert copy["organization"]["name"] == original["organization"]["name"]  # org for org
@@ -91,7 +91,7 @@ def test_dump_of_one_site_loads_into_another(ckan_stack: Stack, other_stack: Sta
             assert {e["key"]: e["value"] for e in copy["extras"]} == {e["key"]: e["value"] for e in original["extras"]}
         # Loading the same dump again updates in place: nothing doubles.
         again = json.loads(cli(other_stack, "load", "datasets", "-i", str(datasets_file)).stdout)
-        assert again["updated"] == len(source_site["datasets"]) and again.get("created", 0) == 0
+        assert again["counts"]["updated"] == len(source_site["datasets"]) and again["counts"].get("created", 0) == 0
     finally:
         for original in source_site["datasets"]:
             target.call_action("dataset_purge", {"id": original["name"]})
@@ -113,7 +113,7 @@ def test_a_cut_off_dump_resumes_without_duplicates(ckan_stack: Stack, source_sit
         part.write_bytes(gzip.compress(torn)[:-30] if name.endswith(".gz") else torn)  # gzip cut mid-stream too
         resumed = json.loads(cli(ckan_stack, "dump", "datasets", "--all", "--resume", "-o", str(cut)).stdout)
         assert not part.exists()
-        assert resumed["kept from before"] > 0 and resumed["written"] > 0
+        assert resumed["counts"]["kept from before"] > 0 and resumed["counts"]["written"] > 0
         ids = [d["id"] for d in jsonl(cut)]
         assert len(ids) == len(set(ids))
         assert ids == [d["id"] for d in everything]
@@ -122,7 +122,7 @@ def test_a_cut_off_dump_resumes_without_duplicates(ckan_stack: Stack, source_sit
     first_ids = [d["id"] for d in source_site["datasets"]]
     cli(ckan_stack, "dump", "datasets", *first_ids[:3], "-o", str(named))
     resumed = json.loads(cli(ckan_stack, "dump", "datasets", *first_ids, "--resume", "-o", str(named)).stdout)
-    assert resumed["kept from before"] == 3 and resumed["written"] == len(first_ids) - 3
+    assert resumed["counts"]["kept from before"] == 3 and resumed["counts"]["written"] == len(first_ids) - 3
     assert [d["id"] for d in jsonl(named)] == first_ids
 
 
@@ -141,12 +141,13 @@ def test_load_logs_bad_records_and_loads_the_good(ckan_stack: Stack, client: Cka
     for record in good:
         factory.track_dataset(record["name"])
     summary = json.loads(proc.stdout)
-    assert summary["created"] == 4 and summary["failed"] == 4
+    assert summary["counts"]["created"] == 4 and summary["failed"] == 4
     assert ckan_stack.token not in errors.read_text(encoding="utf-8")
     logged = {e["line"]: e for e in jsonl(errors)}
     assert sorted(logged) == [2, 3, 5, 6]
-    assert "not JSON" in logged[2]["error"] and "must be a dict" in logged[3]["error"]
-    assert "name" in logged[5]["field_errors"] and "no name" in logged[6]["error"]
+    assert "not JSON" in logged[2]["reason"] and "must be a dict" in logged[3]["reason"]
+    assert "name" in logged[5]["field_errors"] and "no name" in logged[6]["reason"]
+    assert logged[2]["record"] == "{not json" and logged[5]["record"]["name"] == "Bad Name!"  # ready to fix
     for record in good:
         assert client.get_dataset(record["name"])["organization"]["name"] == org["name"]
 
@@ -156,25 +157,25 @@ def test_load_logs_bad_records_and_loads_the_good(ckan_stack: Stack, client: Cka
     with open(source, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(more) + "\n")
     resumed = json.loads(cli(ckan_stack, "load", "datasets", "-i", str(source), "--resume", check=3).stdout)
-    assert resumed["skipped (done before)"] == 4 and resumed["created"] == 1 and resumed["failed"] == 4
+    assert resumed["counts"]["skipped (done before)"] == 4 and resumed["counts"]["created"] == 1 and resumed["failed"] == 4
     assert client.get_dataset(more["name"])["name"] == more["name"]
 
     updated = json.loads(cli(ckan_stack, "load", "datasets", "-i", str(source), "--update-only", check=3).stdout)
-    assert updated["updated"] == 5
+    assert updated["counts"]["updated"] == 5
     only_new = json.loads(cli(ckan_stack, "load", "datasets", "-i", str(source), "--create-only", check=3).stdout)
-    assert only_new.get("created", 0) == 0 and only_new["failed"] == 9
+    assert only_new["counts"].get("created", 0) == 0 and only_new["failed"] == 9
 
 
 def test_delete_and_purge(ckan_stack: Stack, client: CkanLowlevelClient, factory: Factory, tmp_path: Path) -> None:
     org = factory.make_org()
     made = [factory.make_dataset(org=org) for _ in range(4)]
     out = json.loads(cli(ckan_stack, "delete", "datasets", made[0]["id"], made[1]["name"]).stdout)
-    assert out["deleted"] == 2
+    assert out["counts"]["deleted"] == 2
     assert client.get_dataset(made[0]["id"])["state"] == "deleted"
     listing = tmp_path / "ids.txt"
     listing.write_text(f"{made[2]['id']}\n{json.dumps({'name': made[3]['name']})}\n{unique_name('ghost')}\n")
     out = json.loads(cli(ckan_stack, "delete", "datasets", "-i", str(listing), "--purge").stdout)
-    assert out["purged"] == 2 and out["not found"] == 1
+    assert out["counts"]["purged"] == 2 and out["counts"]["not found"] == 1
     for dataset in made[2:]:
         assert client.call_action("package_search", {"fq": f"id:{dataset['id']}"})["count"] == 0
         with pytest.raises(Exception):
@@ -195,17 +196,17 @@ def test_sync_dry_run_writes_nothing(ckan_stack: Stack, client: CkanLowlevelClie
     lines = cli(ckan_stack, "sync", str(source), "--source-name", source_name, "--dry-run",
                 "--default-organization", org["name"]).stdout.splitlines()
     planned, summary = [json.loads(line) for line in lines[:-1]], json.loads(lines[-1])
-    assert summary["operation"] == "summary" and summary["dry_run"] is True and summary["write_requests"] == 0
+    assert summary["operation"] == "sync" and summary["dry_run"] is True and summary["write_requests"] == 0
     assert sorted(p["name"] for p in planned if p["operation"] == "create") == sorted(r["name"] for r in records)
     assert client.call_action("package_search", {"rows": 0, "include_private": True})["count"] == before
     real = json.loads(cli(ckan_stack, "sync", str(source), "--source-name", source_name,
                           "--default-organization", org["name"]).stdout)
     for record in records:
         factory.track_dataset(record["name"])
-    assert real["created"] == 5 and real["failures"] == []
+    assert real["counts"]["created"] == 5 and real["failed"] == 0
     again = json.loads(cli(ckan_stack, "sync", str(source), "--source-name", source_name,
                            "--default-organization", org["name"]).stdout)
-    assert again["write_requests"] == 0 and again["unchanged"] == 5
+    assert again["write_requests"] == 0 and again["counts"]["unchanged"] == 5
     assert again["search_requests"] == 1 and again["requests"] == 2  # one compact page, and status_show
 
 
@@ -236,7 +237,7 @@ def test_dump_with_files(ckan_stack: Stack, client: CkanLowlevelClient, factory:
     out = tmp_path / "dump.jsonl"
     proc = cli(ckan_stack, "dump", "datasets", dataset["id"], "-o", str(out), "--with-files", str(files), check=3)
     summary = json.loads(proc.stdout)
-    assert summary["files downloaded"] == 2 and summary["failed"] == 1
+    assert summary["counts"]["files downloaded"] == 2 and summary["failed"] == 1
     assert "HTML page" in proc.stderr
     manifest = {m["resource"]: m for m in jsonl(files / "manifest.jsonl")}
     assert (files / manifest[good["id"]]["path"]).read_bytes() == payload
@@ -247,7 +248,7 @@ def test_dump_with_files(ckan_stack: Stack, client: CkanLowlevelClient, factory:
     assert not list(files.rglob("*.part"))
     again = json.loads(cli(ckan_stack, "dump", "datasets", dataset["id"], "-o", str(out), "--with-files",
                            str(files), check=3).stdout)
-    assert again["files skipped"] == 2 and again.get("files downloaded", 0) == 0
+    assert again["counts"]["files skipped"] == 2 and again["counts"].get("files downloaded", 0) == 0
 
 
 def test_resource_upload_and_download(ckan_stack: Stack, factory: Factory, tmp_path: Path) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
+
 from ckan_api_client import __version__
 from ckan_api_client.cli import hoist_global_options, main
 from ckan_stack_plugin import Factory, Stack
@@ -16,6 +18,9 @@ def test_global_options_move_in_front_of_the_subcommand() -> None:
     assert hoist_global_options(["--url", "U", "search", "--q", "x", "--timeout=5", "-j", "2"], main) == \
         ["--timeout=5", "-j", "2", "--url", "U", "search", "--q", "x"]
     assert hoist_global_options(["action", "x", "--", "--url", "y"], main) == ["action", "x", "--", "--url", "y"]
+    # The subcommand's own option of the same name stays its own: export dcat --profile is DCAT's profile.
+    assert hoist_global_options(["export", "dcat", "--profile", "dcat-us", "--url", "U", "-o", "x"], main) == \
+        ["--url", "U", "export", "dcat", "--profile", "dcat-us", "-o", "x"]
 
 
 def test_connection_options_after_the_subcommand_and_ckanapi_spellings(ckan_stack: Stack, factory: Factory,
@@ -51,3 +56,23 @@ def test_version_and_shell_completion() -> None:
     words = cli(None, env={"_CKAN_API_CLIENT_COMPLETE": "bash_complete", "COMP_WORDS": "ckan-api-client du",
                            "COMP_CWORD": "1"}).stdout
     assert "dump" in words
+
+
+def every_command(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [path]
+    for name, command in sorted(group.commands.items()):
+        found += every_command(command, (*path, name)) if isinstance(command, click.Group) else [(*path, name)]
+    return found
+
+
+def test_every_help_page_renders_its_examples_line_by_line() -> None:
+    """``-h`` of every command, as a user runs it: exit 0, examples kept one per line (click's ``\\b``
+    marker, never printed), no line of usage text run together."""
+    commands = every_command(main)
+    assert ("harvest",) in commands and ("export", "dcat") in commands
+    for command in commands:
+        out = cli(None, *command, "-h")
+        assert out.stdout.startswith("Usage: ckan-api-client"), command
+        assert "\\b" not in out.stdout and "\b" not in out.stdout, command
+        for line in out.stdout.splitlines():
+            assert line.count("ckan-api-client ") <= 1, (command, line)  # two examples run into one line

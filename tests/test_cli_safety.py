@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from ckan_api_client import exceptions as exc
-from ckan_api_client import bulk
+from ckan_api_client import engines as bulk
 from ckan_api_client.low_level import CkanLowlevelClient
-from ckan_api_client.syncing import SynchronizationClient
+from ckan_api_client.engines.sync import SynchronizationClient
 from ckan_stack_plugin import Factory, Stack
 from ckan_api_client.testing import unique_name
 from cli_runner import cli, cli_pty, jsonl
@@ -114,7 +114,7 @@ def test_dash_symlinks_and_special_files(ckan_stack: Stack, client: CkanLowlevel
     factory.track_dataset(fresh["name"])
     loaded = json.loads(cli(ckan_stack, "load", "datasets", "-i", "-", input=json.dumps(fresh) + "\n",
                             cwd=tmp_path).stdout)
-    assert loaded["created"] == 1 and client.get_dataset(fresh["name"])["name"] == fresh["name"]
+    assert loaded["counts"]["created"] == 1 and client.get_dataset(fresh["name"])["name"] == fresh["name"]
     assert not list(tmp_path.glob("*.checkpoint"))
     stale = json.loads((tmp_path / "-").read_text())["name"]
     assert client.call_action("package_search", {"fq": f"name:{stale}"})["count"] == 0
@@ -162,7 +162,7 @@ def test_sync_never_deletes_what_an_empty_or_broken_source_does_not_name(
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"id": "src-0", "name": oops\n')
     out = cli(ckan_stack, "sync", str(broken), "--source-name", source_name, check=3)
-    assert json.loads(out.stdout)["deleted"] == 0 and "withheld" in out.stderr
+    assert json.loads(out.stdout)["counts"].get("deleted", 0) == 0 and "withheld" in out.stderr
     assert still_owned() == 6
 
     most = write_jsonl(tmp_path / "two.jsonl", records[:2])  # would delete 4 of 6
@@ -172,10 +172,10 @@ def test_sync_never_deletes_what_an_empty_or_broken_source_does_not_name(
     assert json.loads(dry.stdout.splitlines()[-1])["refused"]
     assert still_owned() == 6
     done = json.loads(cli(ckan_stack, "sync", str(most), "--source-name", source_name, "--max-delete", "4").stdout)
-    assert done["deleted"] == 4 and still_owned() == 2
+    assert done["counts"]["deleted"] == 4 and still_owned() == 2
     emptied = json.loads(cli(ckan_stack, "sync", str(empty), "--source-name", source_name,
                              "--allow-empty-source").stdout)
-    assert emptied["deleted"] == 2 and still_owned() == 0
+    assert emptied["counts"]["deleted"] == 2 and still_owned() == 0
 
 
 # ------------------------------------------------------------------ DataStore tables are not doubled
@@ -223,7 +223,7 @@ def test_load_puts_a_dataset_in_the_organization_its_owner_org_names(ckan_stack:
         factory.track_dataset(record["name"])
     out = json.loads(cli(ckan_stack, "load", "datasets", "-i", str(source), "--default-organization",
                          fallback["name"]).stdout)
-    assert out["created"] == 4
+    assert out["counts"]["created"] == 4
     assert client.get_dataset(moved["name"])["owner_org"] == new["id"]
     assert client.get_dataset(by_id["name"])["owner_org"] == new["id"]
     assert client.get_dataset(foreign["name"])["owner_org"] == old["id"]  # a foreign id: the embedded org
@@ -266,7 +266,7 @@ def test_dump_and_load_with_files_restore_uploads(ckan_stack: Stack, client: Cka
     client.call_action("dataset_purge", {"id": dataset["id"]})  # the old download URL now answers 404
 
     loaded = json.loads(cli(ckan_stack, "load", "datasets", "-i", str(dump_file), "--with-files", str(files)).stdout)
-    assert loaded["created"] == 1 and loaded["files uploaded"] == 1
+    assert loaded["counts"]["created"] == 1 and loaded["counts"]["files uploaded"] == 1
     copy = client.get_dataset(dataset["name"])
     factory.track_dataset(copy["id"])
     data, link = copy["resources"]
@@ -277,7 +277,7 @@ def test_dump_and_load_with_files_restore_uploads(ckan_stack: Stack, client: Cka
 
     # Loading again changes nothing about the file: same resource, no new upload.
     again = json.loads(cli(ckan_stack, "load", "datasets", "-i", str(dump_file), "--with-files", str(files)).stdout)
-    assert again["updated"] == 1 and again.get("files uploaded", 0) == 0
+    assert again["counts"]["updated"] == 1 and again["counts"].get("files uploaded", 0) == 0
     assert client.get_dataset(dataset["name"])["resources"][0]["id"] == data["id"]
 
 
@@ -307,7 +307,7 @@ def test_reports_tell_the_whole_truth(ckan_stack: Stack, client: CkanLowlevelCli
         run = cli(ckan_stack, "--retries", "4", "--max-rps", "5", "dump", "datasets", dataset["id"],
                   "-o", str(tmp_path / "d.jsonl"), "--with-files", str(files), check=3)
     summary = json.loads(run.stdout)
-    assert summary["files downloaded"] == 1 and summary["failed"] == 1
+    assert summary["counts"]["files downloaded"] == 1 and summary["failed"] == 1
     assert summary["retries"] == 2  # the flaky file's two 503s; the dead link is not retried
     assert summary["requests"] == 5  # package_show, three tries of the flaky file, one of the dead link
     assert summary["seconds"] >= 0.8  # the rate limit spaces those 5 requests over 0.8 s at least: files counted
@@ -332,7 +332,7 @@ def test_the_options_people_reach_for(ckan_stack: Stack, client: CkanLowlevelCli
     source = write_jsonl(tmp_path / "src.jsonl", records)
     out = json.loads(cli(ckan_stack, "sync", str(source), "--source-name", source_name, "--source-id", "ref").stdout)
     factory.track_dataset(records[0]["name"])
-    assert out["created"] == 1
+    assert out["counts"]["created"] == 1
     assert "A-1" in SynchronizationClient(client, source_name).owned_datasets()
 
     api = cli(None, "--url", f"{ckan_stack.url}/api/3", "action", "status_show", check=1)
@@ -363,6 +363,6 @@ def test_a_resumed_dump_with_files_fetches_the_files_of_what_it_kept(ckan_stack:
     files = tmp_path / "files"
     summary = json.loads(cli(ckan_stack, "dump", "datasets", *ids, "-o", str(out), "--resume",
                              "--with-files", str(files)).stdout)
-    assert summary["kept from before"] == 1 and summary["written"] == 1
-    assert summary["files downloaded"] == 2  # the kept record's file too, not only the new one's
+    assert summary["counts"]["kept from before"] == 1 and summary["counts"]["written"] == 1
+    assert summary["counts"]["files downloaded"] == 2  # the kept record's file too, not only the new one's
     assert {m["dataset"] for m in jsonl(files / "manifest.jsonl")} == {d["name"] for d in made}

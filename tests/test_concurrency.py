@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from ckan_api_client.concurrency import Runner, run_concurrently
+from ckan_api_client.blocking.concurrency import Runner, run_concurrently
 
 
 def test_bounds_the_work_in_flight_and_keeps_going() -> None:

@@ -13,8 +13,7 @@ import pandas as pd
 import pytest
 
 from ckan_api_client import exceptions as exc
-from ckan_api_client.datastore import DataStore
-from ckan_api_client.files import download_resource, replace_resource_file, upload_resource
+from ckan_api_client import DataStore
 from ckan_api_client.low_level import CkanLowlevelClient
 from ckan_stack_plugin import Factory, Stack
 
@@ -25,20 +24,20 @@ def test_upload_and_download_byte_identical(client: CkanLowlevelClient, factory:
     source = tmp_path / "measurements.bin"
     source.write_bytes(data)
     seen: list[int] = []
-    resource = upload_resource(client, dataset, source, name="Measurements", description="ünïcode",
+    resource = client.upload_resource(dataset, source, name="Measurements", description="ünïcode",
                                schema={"fields": [{"name": "a"}]}, progress=seen.append)
     assert resource["url_type"] == "upload" and resource["schema"] == {"fields": [{"name": "a"}]}
     assert seen[-1] >= len(data)
-    result = download_resource(client, resource, tmp_path / "back.bin")
+    result = client.download_resource(resource, tmp_path / "back.bin")
     assert (tmp_path / "back.bin").read_bytes() == data
     assert result.sha256 == hashlib.sha256(data).hexdigest()
 
     # Replace the file: same resource, new data.
     newer = tmp_path / "v2.bin"
     newer.write_bytes(b"second version")
-    replaced = replace_resource_file(client, resource["id"], newer)
+    replaced = client.replace_resource_file(resource["id"], newer)
     assert replaced["id"] == resource["id"]
-    download_resource(client, replaced, tmp_path / "v2-back.bin")
+    client.download_resource(replaced, tmp_path / "v2-back.bin")
     assert (tmp_path / "v2-back.bin").read_bytes() == b"second version"
 
 
@@ -47,11 +46,11 @@ def test_private_files_need_the_token(client: CkanLowlevelClient, factory: Facto
     source = tmp_path / "secret.csv"
     source.write_bytes(b"id,value\n1,secret\n")
     with open(source, "rb") as fh:  # a file object works as well as a path
-        resource = upload_resource(client, dataset["id"], fh, name="secret", format="CSV")
-    download_resource(client, resource, tmp_path / "mine.csv")
+        resource = client.upload_resource(dataset["id"], fh, name="secret", format="CSV")
+    client.download_resource(resource, tmp_path / "mine.csv")
     assert (tmp_path / "mine.csv").read_bytes() == source.read_bytes()
     with pytest.raises((exc.NotAuthorized, exc.NotFound)) as refused:
-        download_resource(client.anonymous, resource, tmp_path / "theirs.csv")
+        client.anonymous.download_resource(resource, tmp_path / "theirs.csv")
     assert refused.value.status_code in (403, 404)
     assert not (tmp_path / "theirs.csv").exists()
 

@@ -33,8 +33,9 @@ def blocks(page: str) -> list[tuple[str, str]]:
 
 
 def test_every_page_has_runnable_snippets() -> None:
-    assert {"index.md", "cookbook/backup.md", "cookbook/move.md", "cookbook/harvest.md", "cookbook/mirror.md",
-            "cookbook/files.md", "cookbook/datastore.md", "cookbook/testing.md", "cookbook/async.md"} <= set(PAGES)
+    assert {"index.md", "ckanapi.md", "cookbook/backup.md", "cookbook/move.md", "cookbook/harvest.md", "cookbook/mirror.md",
+            "cookbook/files.md", "cookbook/datastore.md", "cookbook/testing.md", "cookbook/async.md",
+            "cookbook/dcat.md"} <= set(PAGES)
     assert all(blocks(page) for page in PAGES)
 
 
@@ -61,8 +62,9 @@ class Names:
 
     def cleanup(self) -> None:
         for client in self.clients:
-            found = client.call_action("package_search", {"fq": f"name:*{self.tag}*", "rows": 1000,
-                                                          "include_private": True, "include_drafts": True})
+            found = client.call_action("package_search", {  # its datasets, and any in its organization
+                "fq": f"name:*{self.tag}* OR organization:{self.values['my-org']}", "rows": 1000,
+                "include_private": True, "include_drafts": True})
             for dataset in found["results"]:
                 client.call_action("dataset_purge", {"id": dataset["id"]})
             for org in client.call_action("organization_list", {"q": self.tag}) or []:

@@ -15,10 +15,12 @@ from typing import Any, Iterator
 
 import pytest
 
-from ckan_api_client import bulk
+import figures
+from ckan_api_client import engines as bulk
+from ckan_api_client.testing import discard
 from ckan_api_client.low_level import CkanLowlevelClient
-from ckan_api_client.syncing import SynchronizationClient
-from ckan_api_client.core import RetryPolicy
+from ckan_api_client.engines.sync import SynchronizationClient
+from ckan_api_client import RetryPolicy
 from ckan_stack_plugin import Factory, Stack
 from ckan_api_client.testing import unique_name
 from async_facade import make_client
@@ -27,7 +29,6 @@ from real_portals import depositar
 
 RATE = 0.10
 POLICY = RetryPolicy(max_attempts=8, backoff_base=0.05, backoff_max=0.5)
-FIGURES: list[str] = []
 
 
 def faulty_client(proxy: FaultProxy, stack: Stack, **options: Any) -> CkanLowlevelClient:
@@ -38,7 +39,7 @@ def figure(name: str, proxy: FaultProxy, client: Any, records: int, lost: int, d
     line = (f"{name}: fault rate {RATE:.0%}, {proxy.requests} requests, {sum(proxy.injected.values())} faults "
             f"{dict(proxy.injected)}, {records} records, {client.transport.stats.retries} retries, "
             f"lost {lost}, duplicated {doubled}")
-    FIGURES.append(line)
+    figures.record("fault figures", line)
     print("\n" + line)
 
 
@@ -126,10 +127,7 @@ def test_load_through_faults(ckan_stack: Stack, client: CkanLowlevelClient, prox
         figure(f"load ({resolved} uncertain writes resolved by reading back)", proxy, faulty, len(source), 0, 0)
     finally:
         for record in source:
-            try:
-                client.call_action("dataset_purge", {"id": record["name"]})
-            except Exception:
-                pass
+            discard(client, "dataset_purge", record["name"])
 
 
 def test_sync_through_faults(ckan_stack: Stack, client: CkanLowlevelClient, proxy: FaultProxy, factory: Factory,
@@ -162,7 +160,3 @@ def test_sync_through_faults(ckan_stack: Stack, client: CkanLowlevelClient, prox
                 client.call_action("dataset_purge", {"id": dataset["id"]})
         for name in new_orgs:
             client.delete_organization(name)
-
-
-def test_print_figures() -> None:
-    print("\n".join(["", "fault figures:", *FIGURES]))

@@ -3,10 +3,13 @@ not a CKAN. One clear line and exit 1, no traceback, the token never shown in an
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from ckan_stack_plugin import Stack
-from cli_runner import cli
+from ckan_stack_plugin import Factory, Stack
+from cli_runner import cli, jsonl
 from loopback_servers import Reply, ScriptedServer, free_port
 
 
@@ -53,3 +56,87 @@ def test_connection_refused_is_one_line_without_library_internals() -> None:
     proc = cli(None, "--url", f"http://127.0.0.1:{free_port()}", "--retries", "0", "action", "status_show", check=1)
     assert proc.stderr.strip().endswith("(connection refused)"), proc.stderr
     assert "Max retries" not in proc.stderr and "urllib3" not in proc.stderr and "HTTPConnection" not in proc.stderr
+
+
+# ---------------------------------------------------------------- ckanapi habits
+
+def test_ckanapi_key_json_arguments(ckan_stack: Stack, factory: Factory) -> None:
+    org = factory.make_org()
+    for _ in range(3):
+        factory.make_dataset(org=org)
+    found = json.loads(cli(ckan_stack, "action", "package_search", "rows:2", f"fq=owner_org:{org['id']}",
+                           "include_private:true").stdout)
+    assert found["count"] == 3 and len(found["results"]) == 2  # rows:2 is the number 2, fq keeps its colon
+    bad = cli(ckan_stack, "action", "package_search", "rows:two", check=1)
+    assert "must be JSON" in bad.stderr and "rows=two" in bad.stderr
+
+
+def test_action_data_from_stdin_or_a_file(ckan_stack: Stack, factory: Factory, tmp_path: Path) -> None:
+    dataset = factory.make_dataset()
+    shown = json.loads(cli(ckan_stack, "action", "package_show", "-i", input=json.dumps({"id": dataset["id"]})).stdout)
+    assert shown["name"] == dataset["name"]
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps({"id": dataset["name"]}))
+    assert json.loads(cli(ckan_stack, "action", "package_show", "-I", str(data)).stdout)["id"] == dataset["id"]
+
+
+def test_search_in_ckanapis_words(ckan_stack: Stack, factory: Factory) -> None:
+    org = factory.make_org()
+    made = {factory.make_dataset(org=org)["id"] for _ in range(2)}
+    proc = cli(ckan_stack, "search", "datasets", f"fq=owner_org:{org['id']}", "include_private=true")
+    assert {json.loads(line)["id"] for line in proc.stdout.splitlines()} == made
+    assert len(cli(ckan_stack, "search", "datasets", f"fq=owner_org:{org['id']}", "rows=1",
+                   "include_private=true").stdout.splitlines()) == 1
+
+
+def test_dump_writes_to_stdout_by_default_and_takes_ckanapis_flags(ckan_stack: Stack, factory: Factory,
+                                                                   tmp_path: Path) -> None:
+    org = factory.make_org()
+    dataset = factory.make_dataset(org=org)
+    proc = cli(ckan_stack, "dump", "datasets", dataset["id"])
+    assert json.loads(proc.stdout)["id"] == dataset["id"]
+    assert json.loads(proc.stderr.splitlines()[0])["counts"]["written"] == 1  # the summary on stderr
+    out = tmp_path / "d.jsonl"
+    cli(ckan_stack, "dump", "datasets", dataset["id"], "-O", str(out), "-p", "2")
+    assert jsonl(out)[0]["id"] == dataset["id"]
+    loaded = json.loads(cli(ckan_stack, "load", "datasets", "-I", str(out)).stdout)
+    assert loaded["counts"]["updated"] == 1
+
+
+@pytest.mark.parametrize("flag, hint", [("-z", "FILE.jsonl.gz"), ("-l", "--error-log"), ("-c", "give --url"),
+                                        ("--datapackages", "export datapackage")])
+def test_ckanapi_options_we_do_not_have_get_a_hint(flag: str, hint: str) -> None:
+    proc = cli(None, "--url", "http://127.0.0.1:1", "dump", "datasets", "--all", flag, "x", check=1)
+    assert hint in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+
+
+# ---------------------------------------------------------------- input that is not what was expected
+
+def test_a_json_array_is_named_not_read_line_by_line(ckan_stack: Stack, tmp_path: Path) -> None:
+    array = tmp_path / "records.json"
+    array.write_text(json.dumps([{"name": f"x-{i}"} for i in range(200)], indent=1))
+    proc = cli(ckan_stack, "load", "datasets", "-i", str(array), check=1)
+    assert "JSON Lines expected" in proc.stderr and "jq -c" in proc.stderr and proc.stderr.count("\n") == 1
+    one_line = tmp_path / "one.json"
+    one_line.write_text(json.dumps([{"name": "x"}]))
+    assert "JSON array" in cli(ckan_stack, "sync", str(one_line), "--source-name", "s", check=1).stderr
+    ids = tmp_path / "ids.json"
+    ids.write_text('["a", "b"]\n')
+    assert "JSON array" in cli(ckan_stack, "delete", "datasets", "-i", str(ids), check=1).stderr
+
+
+def test_an_empty_input_is_said_plainly(ckan_stack: Stack, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    loaded = cli(ckan_stack, "load", "datasets", "-i", str(empty))
+    assert "nothing to load" in loaded.stderr and str(empty) in loaded.stderr
+    deleted = cli(ckan_stack, "delete", "datasets", "-i", str(empty))
+    assert "nothing to delete" in deleted.stderr and "give ids" not in deleted.stderr
+
+
+def test_a_gzip_dump_names_its_own_file_in_the_header(ckan_stack: Stack, factory: Factory, tmp_path: Path) -> None:
+    dataset = factory.make_dataset()
+    out = tmp_path / "site.jsonl.gz"
+    cli(ckan_stack, "dump", "datasets", dataset["id"], "-o", str(out))
+    header = out.read_bytes()[:64]
+    assert b"site.jsonl\x00" in header and b".part" not in header

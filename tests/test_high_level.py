@@ -11,9 +11,9 @@ import pytest
 
 from ckan_api_client import exceptions as exc
 from async_facade import Blocking
-from ckan_api_client.async_client import AsyncCkanHighlevelClient
-from ckan_api_client.high_level import CkanHighlevelClient
-from ckan_api_client.objects import Dataset, Organization, Resource
+from ckan_api_client import AsyncCkanHighlevelClient
+from ckan_api_client import CkanHighlevelClient
+from ckan_api_client.core.objects import Dataset, Organization, Resource
 from ckan_stack_plugin import Factory, Stack
 from ckan_api_client.testing import unique_name
 

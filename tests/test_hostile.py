@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ckan_api_client import exceptions as exc
-from ckan_api_client.files import resource_path
-from ckan_api_client.core import RetryPolicy
+from ckan_api_client.core.files import resource_path
+from ckan_api_client import RetryPolicy
 from async_facade import MODES, download, make_client
 from loopback_servers import LoopbackServer, Reply, ScriptedServer, ok, timed
 

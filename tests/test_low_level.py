@@ -193,19 +193,24 @@ def test_delete_ignores_404_unless_asked(client: CkanLowlevelClient) -> None:
         client.delete_organization(ghost, ignore_404=False)
 
 
-def test_put_dataset_without_resources_keeps_them(mode: str, any_stack: Stack, any_factory: Factory) -> None:
-    """The data-loss trap of CKAN < 2.12: package_update without 'resources' deletes them."""
+def test_put_dataset_replaces_what_it_is_given_and_keeps_the_rest(mode: str, any_stack: Stack,
+                                                                 any_factory: Factory) -> None:
+    """put_* replaces the fields given and keeps the ones left out, every one of them (not only the
+    resources, the data-loss trap of package_update before CKAN 2.12)."""
     client = any_stack.open(mode)
     dataset = any_factory.make_dataset(resources=[{"url": "http://example.com/a.csv", "name": "a"},
-                                                  {"url": "http://example.com/b.csv", "name": "b"}])
-    without = {k: v for k, v in dataset.items() if k != "resources"}
-    updated = client.put_dataset({**without, "title": "Updated title"})
+                                                  {"url": "http://example.com/b.csv", "name": "b"}],
+                                       tags=[{"name": "air"}], extras=[{"key": "k", "value": "v"}], notes="kept")
+    updated = client.put_dataset({"id": dataset["id"], "title": "Updated title"})
     assert updated["title"] == "Updated title"
-    assert [r["name"] for r in updated["resources"]] == ["a", "b"]
-    assert [r["name"] for r in client.get_dataset(dataset["id"])["resources"]] == ["a", "b"]
-    # An explicit empty list still means "no resources".
-    emptied = client.put_dataset({**without, "resources": []})
-    assert emptied["resources"] == []
+    now = client.get_dataset(dataset["id"])
+    assert [r["name"] for r in now["resources"]] == ["a", "b"]
+    assert [t["name"] for t in now["tags"]] == ["air"] and now["extras"] == [{"key": "k", "value": "v"}]
+    assert now["notes"] == "kept"
+    # A field given empty is emptied.
+    emptied = client.put_dataset({"id": dataset["id"], "resources": [], "tags": [], "extras": []})
+    assert emptied["resources"] == [] and emptied["tags"] == [] and emptied["extras"] == []
+    assert emptied["title"] == "Updated title"
 
 
 def test_seed_shapes_are_converted_on_write(client: CkanLowlevelClient, factory: Factory) -> None:

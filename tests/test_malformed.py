@@ -14,11 +14,12 @@ from typing import Any, Callable
 import pytest
 
 from ckan_api_client import CkanLowlevelClient
-from ckan_api_client.async_client import AsyncCkanLowlevelClient
+from ckan_api_client import AsyncCkanLowlevelClient
 from ckan_api_client import exceptions as exc
-from ckan_api_client.core import RetryPolicy
-from ckan_api_client.files import download_resource
-from ckan_api_client.writes import CreateOutcome, create_resolving
+from ckan_api_client import RetryPolicy
+from ckan_api_client.core import entities
+from ckan_api_client.core.operation import Call
+from ckan_api_client.core.writes import CreateOutcome, create_resolving
 from async_facade import Blocking
 from loopback_servers import LoopbackServer
 
@@ -106,13 +107,8 @@ def test_an_uncertain_create_is_resolved_only_by_a_well_formed_read_back() -> No
     with Script([(200, CUT_JSON, False), (200, NULL_RESULT, True), (200, GOOD, True)]) as server:
         client = client_for(server)
 
-        def find() -> Any:
-            try:
-                return client.call_action("package_show", {"id": "d1"})
-            except exc.NotFound:
-                return None
-
-        created = create_resolving(lambda: client.call_action("package_create", {"name": "d1"}), find)
+        created = client.run(create_resolving(Call("package_create", {"name": "d1"}),
+                                              lambda: entities.find_dataset("d1")))
         assert created.outcome is CreateOutcome.RESOLVED and created.result["id"] == "d1"
         assert [path.rsplit("/", 1)[1] for _, path, _ in server.seen] == ["package_create", "package_show",
                                                                           "package_show"]
@@ -126,8 +122,8 @@ def test_a_409_whose_body_is_cut_keeps_its_status_and_is_resolved_by_reading_bac
         with pytest.raises(exc.ValidationError) as raised:
             client.call_action("package_create", {"name": "d1"})
         assert raised.value.status_code == 409 and raised.value.reason_lost
-        created = create_resolving(lambda: client.call_action("package_create", {"name": "d1"}),
-                                   lambda: client.call_action("package_show", {"id": "d1"}))
+        created = client.run(create_resolving(Call("package_create", {"name": "d1"}),
+                                              lambda: entities.find_dataset("d1")))
         assert created.outcome is CreateOutcome.TAKEN and created.result["id"] == "d1"
 
 
@@ -176,8 +172,6 @@ def serve_file(cut_at: int | None) -> Callable[[BaseHTTPRequestHandler], None]:
 
 
 def download(client: Any, *args: Any) -> Any:
-    if isinstance(client, CkanLowlevelClient):
-        return download_resource(client, *args)
     return client.download_resource(*args)
 
 
@@ -211,7 +205,7 @@ def test_a_reset_that_keeps_happening_is_typed_and_keeps_the_part_for_later(mode
 
 
 def test_bulk_delete_counts_what_it_saw_not_what_it_assumed() -> None:
-    from ckan_api_client import bulk
+    from ckan_api_client import engines as bulk
 
     gone = (404, json.dumps({"success": False, "error": {"__type": "Not Found Error", "message": "Not found"}}).encode(),
             True)

@@ -15,11 +15,12 @@ from typing import Any, Iterator
 
 import pytest
 
-from ckan_api_client import bulk
-from ckan_api_client.async_client import AsyncCkanLowlevelClient
-from ckan_api_client.core import RetryPolicy
+from ckan_api_client import engines as bulk
+from ckan_api_client.testing import discard
+from ckan_api_client import AsyncCkanLowlevelClient
+from ckan_api_client import RetryPolicy
 from ckan_api_client.low_level import CkanLowlevelClient
-from ckan_api_client.syncing import SynchronizationClient
+from ckan_api_client.engines.sync import SynchronizationClient
 from ckan_api_client.testing import unique_name
 from ckan_stack_plugin import Factory, Stack
 from cli_runner import cli
@@ -111,10 +112,7 @@ def test_load_counts_only_what_was_verified_and_loses_nothing(
         assert again.counts.get("updated", 0) + again.counts.get("confirmed by reading back", 0) == len(source)
     finally:
         for record in source:
-            try:
-                client.call_action("dataset_purge", {"id": record["name"]})
-            except Exception:
-                pass
+            discard(client, "dataset_purge", record["name"])
 
 
 def test_sync_is_complete_through_malformed_answers(

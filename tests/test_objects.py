@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ckan_api_client import exceptions as exc
-from ckan_api_client.objects import Dataset, Group, Organization, Resource, diff, format_diff
+from ckan_api_client.core.objects import Dataset, Group, Organization, Resource, diff, format_diff
 from ckan_stack_plugin import REAL_PORTALS
 from real_portals import _lines
 

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ckan_api_client import exceptions as exc
-from ckan_api_client.objects import diff
-from ckan_api_client.planning import (SOURCE_ID_KEY, SOURCE_KEY, DeleteLimit, PortalEntry, Prepared, Rejected,
+from ckan_api_client.core.objects import diff
+from ckan_api_client.engines.planning import (SOURCE_ID_KEY, SOURCE_KEY, DeleteLimit, PortalEntry, Prepared, Rejected,
                                       SourceEntry, Step, clean_tags, content_hash, delete_refusal,
                                       deletes_planned, drop_placeholder_emails, instant,
                                       leave_out_oversized_extras, munge_name, plan_sync, prepare)

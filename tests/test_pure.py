@@ -10,9 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ckan_api_client import exceptions as exc
-from ckan_api_client.core import Capabilities, is_read_only
-from ckan_api_client.shapes import dataset_for_write, extras_to_list, group_for_write
-from ckan_api_client.core import RetryPolicy, Secret, error_class, parse_error_body
+from ckan_api_client.core.calls import is_read_only
+from ckan_api_client.core.site import Capabilities
+from ckan_api_client.core.shapes import dataset_for_write, extras_to_list, group_for_write
+from ckan_api_client.core.answers import error_class, parse_error_body
+from ckan_api_client.core.options import RetryPolicy, Secret
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
@@ -135,7 +137,7 @@ def test_secret_never_shows_itself() -> None:
 
 
 def test_retry_delay_is_a_pure_decision_over_failure_attempt_and_idempotence() -> None:
-    from ckan_api_client.core import retry_delay
+    from ckan_api_client.core.retry import retry_delay
 
     policy = RetryPolicy(max_attempts=3, backoff_base=0.0)
     sent = exc.TransportError("reset", request_sent=True)
@@ -161,7 +163,7 @@ def test_retry_delay_is_a_pure_decision_over_failure_attempt_and_idempotence() -
 
 
 def test_decode_answer_tells_malformed_answers_from_well_formed_ones() -> None:
-    from ckan_api_client.core import decode_answer
+    from ckan_api_client.core.answers import decode_answer
 
     assert decode_answer(200, b'{"success": true, "result": [1]}', action="package_list") == [1]
     assert decode_answer(200, b'{"success": true, "result": null}', action="package_delete") is None
@@ -178,7 +180,7 @@ def test_decode_answer_tells_malformed_answers_from_well_formed_ones() -> None:
 
 
 def test_client_options_are_built_once_checked_and_replaced_field_by_field() -> None:
-    from ckan_api_client.core import ClientOptions, Secret
+    from ckan_api_client.core.options import ClientOptions, Secret
 
     options = ClientOptions.build("tok", timeout=3.0, concurrency=32)
     assert options.api_key == Secret("tok") and "tok" not in repr(options)
@@ -192,7 +194,7 @@ def test_client_options_are_built_once_checked_and_replaced_field_by_field() -> 
 
 
 def test_next_hop_follows_reads_only_and_keeps_the_token_home() -> None:
-    from ckan_api_client.core import next_hop
+    from ckan_api_client.core.exchange import next_hop
 
     home = "https://data.example.org"
     sent = {"Authorization": "t", "User-Agent": "u"}

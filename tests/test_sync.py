@@ -12,16 +12,16 @@ from typing import Any, Iterator
 import pytest
 
 from ckan_api_client import exceptions as exc
-from ckan_api_client.concurrency import run_concurrently
+from ckan_api_client.blocking.concurrency import run_concurrently
 from ckan_api_client.low_level import CkanLowlevelClient
-from ckan_api_client.state import StateError
-from ckan_api_client.syncing import SOURCE_ID_KEY, SynchronizationClient
+from ckan_api_client.engines.state import StateError
+import figures
+from ckan_api_client.engines.sync import SOURCE_ID_KEY, SynchronizationClient
 from ckan_stack_plugin import Factory, Stack
 from ckan_api_client.testing import unique_name
 from killing import kill_after
 from real_portals import depositar, portal_datasets
 
-MEASUREMENTS: dict[str, Any] = {}
 
 
 def make_source(records: list[dict[str, Any]], suffix: str) -> list[dict[str, Any]]:
@@ -87,7 +87,7 @@ def test_a_real_catalog_syncs_then_costs_only_what_changed(client: CkanLowlevelC
     # 1. Into the portal: every record (the cleaners mend the 1-character CJK tags and the three names
     # with "%28" that today's CKAN refuses).
     first = sync.sync(source)
-    MEASUREMENTS["first sync (1,839 records)"] = first.summary()
+    figures.record("sync measurements", f"first sync (1,839 records): {json.dumps(first.summary())}")
     assert first.failures == [] and first.invalid == [] and first.conflicts == []
     assert first.created == 1839 and first.notes  # each mended tag is reported with its record
     owned = owned_by(client, source_name)
@@ -102,7 +102,7 @@ def test_a_real_catalog_syncs_then_costs_only_what_changed(client: CkanLowlevelC
     # 2. Unchanged, with the state: compact search pages only, nothing read in full, nothing written.
     actions = client.transport.stats.snapshot()
     again = sync.sync(source)
-    MEASUREMENTS["re-sync with state (unchanged)"] = again.summary()
+    figures.record("sync measurements", f"re-sync with state (unchanged): {json.dumps(again.summary())}")
     assert again.unchanged == 1839 and again.write_requests == 0
     assert actions_during(client, actions) == {"package_search": math.ceil(1839 / 1000)}
 
@@ -110,7 +110,7 @@ def test_a_real_catalog_syncs_then_costs_only_what_changed(client: CkanLowlevelC
     stateless = SynchronizationClient(client, source_name, default_organization=default_org["name"], state=False,
                                       cleaners=["names", "tags"])
     blind = stateless.sync(source)
-    MEASUREMENTS["re-sync without state (unchanged)"] = blind.summary()
+    figures.record("sync measurements", f"re-sync without state (unchanged): {json.dumps(blind.summary())}")
     assert blind.unchanged == 1839 and blind.write_requests == 0
     assert snapshot(client, source_name) == before  # the same portal, whichever way it was read
 
@@ -128,7 +128,7 @@ def test_a_real_catalog_syncs_then_costs_only_what_changed(client: CkanLowlevelC
         ["create"] * 2 + ["delete"] * 2 + ["update"] * 3
     actions = client.transport.stats.snapshot()
     step = sync.sync(changed)
-    MEASUREMENTS["re-sync after 3 edits, 2 deletes, 2 adds"] = step.summary()
+    figures.record("sync measurements", f"re-sync after 3 edits, 2 deletes, 2 adds: {json.dumps(step.summary())}")
     assert (step.updated, step.deleted, step.created, step.write_requests) == (3, 2, 2, 7)
     assert actions_during(client, actions).get("package_show", 0) == 3
     now = owned_by(client, source_name)
@@ -145,7 +145,6 @@ def test_a_real_catalog_syncs_then_costs_only_what_changed(client: CkanLowlevelC
 
     for dataset_id, modified in bystanders.items():  # never touched
         assert client.get_dataset(dataset_id)["metadata_modified"] == modified
-    print(f"\nsync measurements: {json.dumps(MEASUREMENTS, indent=1)}")
 
 
 def test_minimal_records_are_not_rewritten_on_every_run(client: CkanLowlevelClient, factory: Factory,
@@ -312,7 +311,7 @@ def test_small_real_portals_sync_with_the_cleaners(client: CkanLowlevelClient, f
 RUNNER = """
 import json, sys
 from ckan_api_client import CkanLowlevelClient
-from ckan_api_client.syncing import SynchronizationClient
+from ckan_api_client.engines.sync import SynchronizationClient
 url, token, source_name, org, path, state = sys.argv[1:7]
 records = (json.loads(line) for line in open(path, encoding="utf-8"))
 client = CkanLowlevelClient(url, token)

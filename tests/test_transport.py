@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from ckan_api_client import exceptions as exc
-from ckan_api_client.core import RetryPolicy
+from ckan_api_client import RetryPolicy
 from async_facade import MODES, make_client
 from loopback_servers import Reply, ScriptedServer, free_port, ok, timed
 

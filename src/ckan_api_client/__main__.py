@@ -4,4 +4,5 @@ import sys
 
 from .cli import run
 
-sys.exit(run())
+if __name__ == "__main__":  # not when a documentation tool imports every module of the package
+    sys.exit(run())

@@ -3,7 +3,7 @@
 ::
 
     CkanError                       base of everything this library raises
-    ├── HTTPError                   the server answered with a non-ok status (the seed's exception)
+    ├── HTTPError                   the server answered with a non-ok status (the original client's exception)
     │   ├── BadRequest              400, e.g. an unknown action
     │   ├── NotAuthorized           403
     │   ├── NotFound                404
@@ -66,7 +66,7 @@ class CkanError(Exception):
 class HTTPError(CkanError):
     """The server answered with a non-ok HTTP status.
 
-    ``status_code``, ``message`` and ``original`` are the seed's documented attributes:
+    ``status_code``, ``message`` and ``original`` are the original client's documented attributes:
     ``original`` is the response body as text (cut at 64 KiB). ``action`` and ``url`` say what was
     called; ``error`` is CKAN's parsed error object (``{"__type": ..., "message": ...}``) when
     the body had one, else ``None``; ``error_type`` is its ``__type``.
@@ -246,7 +246,7 @@ class InvalidInput(CkanError, ValueError):
 
 
 class OperationFailure(CkanError):
-    """A multi-step operation could not complete (kept from the seed's exception module)."""
+    """A multi-step operation could not complete (kept from the original client's exceptions)."""
 
 
 class ConcurrentModification(ValidationError):

@@ -14,8 +14,11 @@ Environment (all optional):
                         ports on 127.0.0.1 (defaults differ per CKAN minor version so that
                         several versions can run side by side)
   CKAN_STACK_WORKERS    gunicorn worker processes (default 2)
+  CKAN_STACK_THREADS    threads per worker, with keep-alive connections (gthread); default 0: sync workers
   CKAN_STACK_CONFIG     extra ckan.ini settings, "key=value" separated by newlines or ';'
   CKAN_STACK_PYTHON     interpreter for CKAN's virtualenv (default: the one running this script)
+  CKAN_STACK_PLUGINS    extensions to install and enable: dcat (ckanext-dcat 2.4.4), harvest
+                        (ckanext-harvest 1.6.3 with its DCAT RDF harvester); off by default
 """
 
 from __future__ import annotations

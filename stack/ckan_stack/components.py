@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
-from .config import ADMIN_NAME, StackConfig
+from .config import ADMIN_NAME, EXTENSIONS, StackConfig
 from .process import StackError, http_ok, log, pid_alive, port_open, run, spawn, tail, wait_until
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -261,9 +261,12 @@ class Ckan(Component):
         return http_ok(f"{self.config.ckan_url}/api/3/action/status_show")
 
     def prepare(self) -> None:
-        """Everything CKAN needs before it starts; idempotent, so it runs on every ``up``."""
+        """Everything CKAN needs before it starts; idempotent, so it runs on every ``up``. A running CKAN whose
+        settings changed (another ``CKAN_STACK_PLUGINS``, ``CKAN_STACK_CONFIG``) is stopped, to start anew."""
         self._create_databases()
-        self._write_config()
+        if self._write_config() and self.running():
+            self._log("its settings changed: restarting CKAN")
+            self.stop()
         self._initialise()
 
     def cli(self, *args: str, input: str | None = None) -> str:
@@ -308,7 +311,8 @@ class Ckan(Component):
             "ckan.redis.url": f"redis://127.0.0.1:{config.ports.redis}/0",
             "ckan.site_url": config.ckan_url,
             "ckan.site_id": f"ckan-stack-{config.version}",
-            "ckan.plugins": "activity datastore",
+            "ckan.plugins": " ".join(["activity", "datastore",
+                                      *(plugin for name in config.plugins for plugin in EXTENSIONS[name][1])]),
             "ckan.storage_path": str(config.state / "storage"),
             "ckan.max_resource_size": "1024",
             "ckan.auth.create_user_via_api": "false",
@@ -316,13 +320,18 @@ class Ckan(Component):
             "ckan.devserver.host": "127.0.0.1",
             "ckan.devserver.port": str(config.ports.ckan),
         }
+        if "harvest" in config.plugins:  # its queues on the stack's Redis
+            settings.update({"ckan.harvest.mq.type": "redis", "ckan.harvest.mq.hostname": "127.0.0.1",
+                             "ckan.harvest.mq.port": str(config.ports.redis), "ckan.harvest.mq.redis_db": "1"})
         settings.update(config.extra_ckan_config)
         return settings
 
-    def _write_config(self) -> None:
+    def _write_config(self) -> bool:
+        """Write ckan.ini with the stack's settings; True when they changed."""
         ini = self.config.ckan_ini
         if not ini.exists():
             run([str(self.config.venv / "bin" / "ckan"), "generate", "config", str(ini)], capture=True)
+        before = ini.read_text()
         parser = configparser.RawConfigParser(strict=False)
         parser.optionxform = str  # type: ignore[assignment,method-assign]
         parser.read(ini)
@@ -331,9 +340,15 @@ class Ckan(Component):
         with open(ini, "w") as fh:
             parser.write(fh)
         (self.config.state / "wsgi.py").write_text(template("wsgi.py.txt"))
+        return ini.read_text() != before
 
     def _initialise(self) -> None:
-        """Once per state: schema, DataStore permissions, a sysadmin and its API token."""
+        """Once per state: schema, DataStore permissions, a sysadmin and its API token (and once the harvest
+        extension is enabled, its tables)."""
+        harvest_tables = self.config.state / ".harvest-tables"
+        if "harvest" in self.config.plugins and not harvest_tables.exists() and self.config.token_file.exists():
+            self.cli("db", "upgrade", "-p", "harvest")
+            harvest_tables.write_text("done\n")
         token_file = self.config.token_file
         if token_file.exists():
             return
@@ -348,12 +363,18 @@ class Ckan(Component):
         token = [line.strip() for line in out.splitlines() if line.strip()][-1]
         token_file.write_text(token + "\n")
         token_file.chmod(0o600)
+        if "harvest" in self.config.plugins:
+            self.cli("db", "upgrade", "-p", "harvest")
+            harvest_tables.write_text("done\n")
 
     def _launch(self) -> None:
         config = self.config
         self._log(f"starting CKAN {config.version} under gunicorn ({config.workers} workers) on 127.0.0.1:{self.port}")
+        threads = ["--worker-class", "gthread", "--threads", str(config.threads), "--keep-alive", "30"] \
+            if config.threads else []
         spawn([str(config.venv / "bin" / "python"), str(config.venv / "bin" / "gunicorn"), "--workers",
-               str(config.workers), "--bind", f"127.0.0.1:{self.port}", "--timeout", "300", "--graceful-timeout", "10",
+               str(config.workers), *threads, "--bind", f"127.0.0.1:{self.port}", "--timeout", "300",
+               "--graceful-timeout", "10",
                "--no-control-socket", "--access-logfile", str(config.logs / "ckan-access.log"), "--chdir",
                str(config.state), "wsgi:application"], self.logfile, self.pidfile, env=self._env(), cwd=config.state)
 

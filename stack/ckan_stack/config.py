@@ -54,6 +54,31 @@ def _minor_offset(version: str) -> int:
     return 12 - minor if 10 <= minor <= 12 else 0
 
 
+EXTENSIONS = {
+    "dcat": ("ckanext-dcat==2.4.4", ("dcat",)),
+    "harvest": ("ckanext-harvest==1.6.3", ("harvest", "ckan_harvester", "dcat_rdf_harvester")),
+}
+"""CKAN extensions a stack can run (``CKAN_STACK_PLUGINS``): the package from PyPI, and the plugins it adds."""
+
+
+def parse_plugins(raw: str) -> tuple[str, ...]:
+    """``dcat,harvest`` (commas or spaces) checked against :data:`EXTENSIONS`; harvesting DCAT needs dcat."""
+    names = tuple(dict.fromkeys(n for n in raw.replace(",", " ").split() if n))
+    unknown = [n for n in names if n not in EXTENSIONS]
+    if unknown:
+        raise StackError(f"CKAN_STACK_PLUGINS: unknown {', '.join(unknown)} (known: {', '.join(EXTENSIONS)})")
+    if "harvest" in names and "dcat" not in names:
+        names = ("dcat", *names)
+    return names
+
+
+def _number(env: Mapping[str, str], name: str, default: int) -> int:
+    try:
+        return int(env.get(name, str(default)))
+    except ValueError:
+        raise StackError(f"{name}={env[name]!r} is not a number") from None
+
+
 def parse_extra_config(raw: str) -> dict[str, str]:
     """``key=value`` pairs separated by newlines or ``;`` (the form of ``CKAN_STACK_CONFIG``)."""
     result = {}
@@ -77,6 +102,11 @@ class StackConfig:
     extra_ckan_config: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     python: str = sys.executable
     """The interpreter CKAN's own virtualenv is made with."""
+    plugins: tuple[str, ...] = ()
+    """Extensions installed into CKAN's virtualenv and enabled (see :data:`EXTENSIONS`)."""
+    threads: int = 0
+    """Threads per gunicorn worker (gthread, with keep-alive connections as a portal behind nginx has them);
+    0: gunicorn's sync workers, one connection per request."""
     solr_version: str = SOLR_VERSION
 
     @classmethod
@@ -97,6 +127,8 @@ class StackConfig:
             workers=workers,
             extra_ckan_config=MappingProxyType(parse_extra_config(env.get("CKAN_STACK_CONFIG", ""))),
             python=env.get("CKAN_STACK_PYTHON", sys.executable),
+            plugins=parse_plugins(env.get("CKAN_STACK_PLUGINS", "")),
+            threads=_number(env, "CKAN_STACK_THREADS", 0),
         )
 
     @property

@@ -9,7 +9,7 @@ import shutil
 from string import Template
 
 from .components import template
-from .config import StackConfig
+from .config import EXTENSIONS, StackConfig
 from .process import log, run
 
 APT_PACKAGES = ["postgresql", "redis-server", "libpq-dev", "libmagic1", "gcc"]
@@ -46,6 +46,19 @@ def ensure_ckan_venv(config: StackConfig) -> None:
     marker.write_text(config.version)
 
 
+def ensure_extensions(config: StackConfig) -> None:
+    """The extensions the stack runs, installed into CKAN's virtualenv (once each)."""
+    pip = [str(config.venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    for name in config.plugins:
+        requirement = EXTENSIONS[name][0]
+        marker = config.venv / f".extension-{requirement}"
+        if marker.exists():
+            continue
+        log(config.version, f"installing {requirement} into {config.venv}")
+        run([*pip, requirement])
+        marker.write_text(requirement)
+
+
 def ensure_solr(config: StackConfig) -> None:
     """Solr's jars resolved by Maven from a one-dependency POM, and the small launcher compiled."""
     cache = config.solr_cache
@@ -67,4 +80,5 @@ def ensure_solr(config: StackConfig) -> None:
 def install(config: StackConfig) -> None:
     ensure_apt_packages(config)
     ensure_ckan_venv(config)
+    ensure_extensions(config)
     ensure_solr(config)

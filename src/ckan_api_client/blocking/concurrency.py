@@ -1,0 +1,100 @@
+"""Bounded concurrency: the one worker loop under the bulk engine, the sync client and the DataStore helpers.
+
+[`run_concurrently`][ckan_api_client.blocking.concurrency.run_concurrently] runs a worker over a stream of tasks with at most ``concurrency`` calls
+in flight and at most ``2 × concurrency`` tasks taken from the input ahead of time (so a huge
+input is streamed, not loaded), yielding ``(task, outcome)`` as tasks finish or, with
+``ordered=True``, in input order. A task that raises an ``Exception`` does not stop the others:
+the exception is yielded as its outcome, unless it is one of the ``fatal`` types.
+
+It stops handing out work, and cancels every task still queued, when the caller stops consuming
+(closes the generator, breaks out of its loop, or is interrupted), when a worker raises a fatal
+error (re-raised to the caller), or on ``KeyboardInterrupt``. Workers already running finish
+their current call; a long worker can watch `Runner.stopping` to end early.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Callable, Generic, Iterable, Iterator, TypeVar
+
+__all__ = ["run_concurrently", "Runner"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Runner(Generic[T, R]):
+    """One run of a worker over tasks; iterate it for ``(task, outcome)`` pairs."""
+
+    def __init__(self, tasks: Iterable[T], worker: Callable[[T], R], *, concurrency: int = 4,
+                 ordered: bool = False, fatal: tuple[type[BaseException], ...] = ()) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.tasks = tasks
+        self.worker = worker
+        self.concurrency = concurrency
+        self.ordered = ordered
+        self.fatal = fatal
+        self.stopping = threading.Event()
+        """Set when the run is being stopped: a long worker may check it and return early."""
+
+    def __iter__(self) -> Iterator[tuple[T, "R | Exception"]]:
+        window = self.concurrency * 2
+        iterator = iter(self.tasks)
+        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="ckan-worker")
+        pending: collections.deque[tuple[T, Future[R]]] = collections.deque()
+
+        def fill() -> None:
+            while len(pending) < window and not self.stopping.is_set():
+                try:
+                    task = next(iterator)
+                except StopIteration:
+                    return
+                pending.append((task, pool.submit(self.worker, task)))
+
+        def outcome(future: Future[R]) -> "R | Exception":
+            error = future.exception()
+            if error is None:
+                return future.result()
+            if not isinstance(error, Exception) or isinstance(error, self.fatal):
+                raise error  # KeyboardInterrupt, SystemExit, or what the caller calls fatal: stop everything
+            return error
+
+        interrupted = False
+        try:
+            fill()
+            while pending:
+                if self.ordered:
+                    task, future = pending.popleft()
+                    finished = [(task, future)]
+                else:
+                    done, _ = wait([f for _, f in pending], return_when=FIRST_COMPLETED)
+                    finished = [(t, f) for t, f in pending if f in done]
+                    for item in finished:
+                        pending.remove(item)
+                for task, future in finished:
+                    yield task, outcome(future)
+                fill()
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
+        finally:
+            # Normal end, the caller stopped consuming, a fatal error or an interrupt: hand out
+            # nothing more and drop what is queued; running calls end on their own.
+            self.stopping.set()
+            for _, future in pending:
+                future.cancel()
+            pool.shutdown(wait=not interrupted, cancel_futures=True)  # Ctrl-C does not wait for slow calls
+
+
+def run_concurrently(tasks: Iterable[T], worker: Callable[[T], R], *, concurrency: int = 4,
+                     ordered: bool = False,
+                     fatal: tuple[type[BaseException], ...] = ()) -> Iterator[tuple[T, "R | Exception"]]:
+    """Yield ``(task, outcome)`` for each task, ``outcome`` being the worker's return or its exception.
+
+    See the module documentation: bounded, streamed, and cancelled when the caller stops
+    consuming or a worker raises one of the ``fatal`` exception types.
+    """
+    return iter(Runner(tasks, worker, concurrency=concurrency, ordered=ordered, fatal=fatal))

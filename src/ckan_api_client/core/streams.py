@@ -1,0 +1,249 @@
+"""Local files and streams: JSON Lines in and out, ``-`` for stdin/stdout, writes that never lie.
+
+Everything that reads or writes a local file for the bulk engine, the sync client or the command
+line goes through here, so these rules hold everywhere:
+
+* ``-`` is standard input or output, never a file named ``-``;
+* input is read as a stream (gzip recognised by its magic bytes, not its name), one line at a time;
+* output to a regular file goes to ``NAME.part`` and is renamed to ``NAME`` only when complete:
+  a file under its final name is always whole; a run cut short leaves the ``.part`` for a resume;
+* output to a symlink goes to the file it points to (the link stays a link); output to a special
+  file (``/dev/stdout``, a pipe, a terminal) is written straight through it, never renamed over;
+* side files (checkpoints, spools) go beside regular files only.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import stat
+import sys
+import zlib
+from pathlib import Path
+from typing import IO, Any, Iterator, Mapping, cast
+
+from ..exceptions import InvalidInput
+
+__all__ = ["STDIO", "is_stdio", "open_input", "read_jsonl", "BadLine", "TextOutput", "is_regular_target",
+           "side_file", "part_path", "final_path"]
+
+STDIO = "-"
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def is_stdio(path: str | os.PathLike[str] | None) -> bool:
+    return path is not None and str(path) == STDIO
+
+
+class BadLine(ValueError):
+    """A line of a JSON Lines input that is not JSON; ``text`` is the line as read."""
+
+    def __init__(self, number: int, message: str, text: str) -> None:
+        super().__init__(f"line {number} is not JSON: {message}")
+        self.number = number
+        self.text = text
+
+
+def open_input(path: str | os.PathLike[str]) -> IO[str]:
+    """Open ``path`` (``-`` for standard input) as UTF-8 text, through gzip when it starts as gzip."""
+    raw: io.BufferedReader
+    if is_stdio(path):
+        raw = os.fdopen(os.dup(sys.stdin.fileno()), "rb")
+    else:
+        target = Path(path)
+        if target.is_dir():
+            raise InvalidInput(f"{target} is a folder, not a file")
+        try:
+            raw = open(target, "rb")
+        except FileNotFoundError:
+            raise InvalidInput(f"no such file: {target}") from None
+    if raw.peek(2)[:2] == GZIP_MAGIC:
+        return io.TextIOWrapper(gzip.GzipFile(fileobj=raw, mode="rb"), encoding="utf-8", newline="")
+    return io.TextIOWrapper(raw, encoding="utf-8", newline="")
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
+    """``(line number, parsed value)`` for each non-blank line, streamed; a line that is not JSON
+    gives a [`BadLine`][ckan_api_client.core.streams.BadLine] as its value, so one bad line does not stop the reader. A file that is
+    one JSON array (not JSON Lines) is [`InvalidInput`][ckan_api_client.exceptions.InvalidInput] at its first line, with how to convert it."""
+    with open_input(path) as fh:
+        first = True
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except ValueError as error:
+                if first and line.lstrip().startswith("["):
+                    raise not_json_lines(path) from None
+                yield number, BadLine(number, str(error), line.rstrip("\r\n"))
+            else:
+                if first and isinstance(value, list):  # a JSON array on one line
+                    raise not_json_lines(path)
+                yield number, value
+            first = False
+
+
+def not_json_lines(path: str | os.PathLike[str]) -> InvalidInput:
+    name = "stdin" if is_stdio(path) else str(path)
+    return InvalidInput(f"{name}: JSON Lines expected, one object per line; this is a JSON array: convert it "
+                        f"with  jq -c '.[]' {name if name != 'stdin' else 'FILE'}")
+
+
+def is_regular_target(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is (or will be) a regular file: written through ``.part`` and a rename."""
+    if is_stdio(path):
+        return False
+    text = os.path.abspath(path)
+    if text.startswith(("/dev/", "/proc/")):
+        return False
+    try:
+        mode = os.stat(text).st_mode  # follows links: what the link points to decides
+    except FileNotFoundError:
+        return True
+    return stat.S_ISREG(mode)
+
+
+def final_path(path: str | os.PathLike[str]) -> Path:
+    """Where a regular output really lives: a symlink's target, so the rename keeps the link."""
+    return Path(os.path.realpath(path))
+
+
+def part_path(path: str | os.PathLike[str]) -> Path:
+    target = final_path(path)
+    return target.with_name(target.name + ".part")
+
+
+def side_file(path: str | os.PathLike[str] | None, suffix: str) -> Path | None:
+    """``NAME<suffix>`` beside a regular file; None for stdin/stdout and special files."""
+    if path is None or not is_regular_target(path):
+        return None
+    target = final_path(path)
+    return target.with_name(target.name + suffix)
+
+
+def _complete_lines(path: Path) -> Iterator[tuple[str, Any]]:
+    """``(line, parsed value)`` of each complete JSON line of a file cut off mid-write (a torn last line
+    is dropped)."""
+    try:
+        with open_input(path) as fh:
+            for line in fh:
+                if not line.endswith("\n"):
+                    return
+                try:
+                    value = json.loads(line)
+                except ValueError:
+                    return
+                yield line, value
+    except (EOFError, OSError, zlib.error, UnicodeDecodeError):
+        return  # a gzip stream cut off mid-block: keep what was readable
+
+
+class _GzipText:
+    """Text written through gzip into a file, closing both (GzipFile leaves a given file open)."""
+
+    def __init__(self, text: io.TextIOWrapper, raw: IO[bytes]) -> None:
+        self._text, self._raw = text, raw
+
+    def write(self, data: str) -> int:
+        return self._text.write(data)
+
+    def flush(self) -> None:
+        self._text.flush()
+
+    def close(self) -> None:
+        try:
+            self._text.close()
+        finally:
+            self._raw.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._text.closed
+
+
+class TextOutput:
+    """Text (JSON Lines, CSV) to a file, stdout (``-``) or a special file; see the module documentation.
+
+    A regular file gets gzip when its name ends in ``.gz``, is written to ``NAME.part`` and renamed
+    by [`commit`][ckan_api_client.core.streams.TextOutput.commit]; [`abandon`][ckan_api_client.core.streams.TextOutput.abandon] leaves the ``.part`` for a resume. With ``resume`` (JSON
+    Lines), the complete lines of an earlier ``.part`` (or of ``NAME``) are kept, and
+    [`kept_ids`][ckan_api_client.core.streams.TextOutput.kept_ids] names their records.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, resume: bool = False) -> None:
+        self.path = Path(path)
+        self.regular = is_regular_target(path)
+        self.kept_count = 0
+        self._kept_ids: list[tuple[Any, Any]] = []
+        if not self.regular:
+            if resume:
+                raise InvalidInput(f"--resume needs a regular file to continue, not {self.path}")
+            self.part = None
+            self._fh: IO[str] = sys.stdout if is_stdio(path) else open(self.path, "w", encoding="utf-8")
+            return
+        target = final_path(path)
+        self.part = part_path(path)
+        self._gz = target.name.endswith(".gz")
+        source = self.part if self.part.exists() else target if target.exists() else None
+        fresh = self.part.with_name(self.part.name + ".new")
+        self._fh = self._open(fresh)
+        if resume and source is not None:
+            for line, record in _complete_lines(source):
+                self._fh.write(line)
+                if isinstance(record, Mapping):
+                    self._kept_ids.append((record.get("id"), record.get("name")))
+                self.kept_count += 1
+        self._fh.close()
+        os.replace(fresh, self.part)  # what survived, whole lines only: now the .part to continue
+        self._fh = self._open(self.part, append=True)
+
+    def _open(self, path: Path, append: bool = False) -> IO[str]:
+        mode = "a" if append else "w"
+        if self._gz:
+            # The gzip header names the file it unpacks to: the final name, not the .part being written.
+            raw = open(path, mode + "b")
+            inner = final_path(self.path).name.removesuffix(".gz")
+            packed = gzip.GzipFile(filename=inner, mode=mode + "b", fileobj=raw)
+            return cast(IO[str], _GzipText(io.TextIOWrapper(packed, encoding="utf-8", newline=""), raw))
+        return open(path, mode, encoding="utf-8", newline="")
+
+    @property
+    def stream(self) -> IO[str]:
+        """The text stream written to (for a ``csv.writer``)."""
+        return self._fh
+
+    @property
+    def kept_ids(self) -> list[tuple[Any, Any]]:
+        """``(id, name)`` of each record kept from before (on resume)."""
+        return self._kept_ids
+
+    @property
+    def where(self) -> str:
+        """Where the data is while the output is not committed: the ``.part`` file or the stream."""
+        return str(self.part) if self.part is not None else str(self.path)
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        self._fh.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+    def write_line(self, line: str) -> None:
+        """Write one record already encoded as a JSON line (ending in a newline)."""
+        self._fh.write(line)
+
+    def commit(self) -> None:
+        """Finish: the output is complete under its final name."""
+        self._close()
+        if self.part is not None:
+            os.replace(self.part, final_path(self.path))
+
+    def abandon(self) -> None:
+        """Stop early: what was written stays in the ``.part`` file, for a resume."""
+        self._close()
+
+    def _close(self) -> None:
+        if self._fh is sys.stdout:
+            self._fh.flush()
+        else:
+            self._fh.close()

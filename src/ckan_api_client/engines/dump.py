@@ -1,0 +1,162 @@
+"""Dump datasets, organizations or groups to JSON Lines, resumable, with their files if asked.
+
+All datasets (or those matching a filter) come from keyset-paged searches, the id space walked in
+several ranges at once and written in id order; named records (and every organization or group)
+from ``*_show`` with bounded concurrency, in the order given. A regular file is written as
+``NAME.part`` and renamed when complete; ``resume`` continues a ``.part`` left by a run cut short.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Callable, Iterable, Iterator, Mapping
+
+from ..blocking.client import CkanLowlevelClient
+from ..blocking.concurrency import Runner, run_concurrently
+from ..core.objects import entity_of
+from ..core.streams import TextOutput, final_path, read_jsonl
+from ..exceptions import InvalidInput
+from .files import download_files
+from .report import Failure, Interrupted, Measure, Progress, Report
+
+__all__ = ["dump"]
+
+
+def dump(client: CkanLowlevelClient, kind: str, path: str | Path, *, ids: Iterable[str] | None = None,
+         include_private: bool = False, fq: str | None = None, resume: bool = False, concurrency: int = 4,
+         files_dir: str | Path | None = None, overwrite_files: bool = False,
+         progress: Progress | None = None, report: Report | None = None) -> Report:
+    """Write datasets, organizations or groups as JSON Lines to ``path`` (gzip if it ends in .gz; ``-``: stdout).
+
+    ``ids`` names the records to dump (default: all). ``fq`` narrows a dump of all datasets. A regular
+    file appears under its name only when complete; ``resume`` continues a ``.part`` left by a run cut
+    short, keeping what it holds. ``files_dir`` also downloads the datasets' resource files (see
+    [`download_files`][ckan_api_client.engines.files.download_files]); the report's figures cover the whole
+    operation. Raises [`Interrupted`][ckan_api_client.engines.report.Interrupted] on Ctrl-C, with the ``.part`` kept.
+    """
+    entity = entity_of(kind)
+    if fq is not None and (entity != "dataset" or ids is not None):
+        raise InvalidInput("a search filter (fq) narrows a dump of all datasets only")
+    report = report or Report("")
+    report.operation = f"dump {kind}"
+    with Measure(report, client.transport):
+        client.check_token()
+        output = TextOutput(path, resume=resume)
+        report.count("kept from before", output.kept_count)
+        report.details["output"] = str(path)
+        resources: list[tuple[Any, dict[str, Any]]] = []
+        try:
+            if ids is None and entity == "dataset":
+                lines = all_datasets(client, output, concurrency, include_private, fq, report, progress)
+            else:
+                lines = named_records(client, entity, output, ids, concurrency, report, progress)
+            for line, dataset in lines:
+                output.write_line(line)
+                if files_dir is not None and not output.regular and dataset is not None:
+                    # stdout or a special file cannot be read back: note the files as they go
+                    resources.extend((dataset.get("name"), r) for r in dataset.get("resources") or [])
+        except KeyboardInterrupt:
+            output.abandon()
+            raise Interrupted(report, output.where) from None
+        except BaseException:
+            output.abandon()
+            raise
+        output.commit()
+        if files_dir is not None and entity == "dataset":
+            if output.regular:  # read back, so that records kept from a resumed run count too
+                resources = [(d.get("name"), r) for _, d in read_jsonl(final_path(path)) if isinstance(d, Mapping)
+                             for r in d.get("resources") or []]
+            download_files(client, resources, files_dir, concurrency=concurrency, overwrite=overwrite_files,
+                           report=report)
+    return report
+
+
+def _json_line(record: Any) -> str:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def all_datasets(client: CkanLowlevelClient, output: TextOutput, concurrency: int, include_private: bool,
+                 fq: str | None, report: Report, progress: Progress | None
+                 ) -> Iterator[tuple[str, dict[str, Any] | None]]:
+    """Every dataset after the last one kept, as a JSON line (and the dataset, when it must be noted)."""
+    if progress is not None and progress.wants_total:
+        query = {"rows": 0, "include_private": include_private, **({"fq": fq} if fq else {})}
+        found = client.call_action("package_search", query)
+        if isinstance(found, dict) and isinstance(found.get("count"), int):
+            progress.total(max(0, found["count"] - output.kept_count))
+    last = max((str(i) for i, _ in output.kept_ids if isinstance(i, str)), default=None)
+    spool_dir = Path(output.part).parent if output.part is not None else None
+    for line in walk_in_parallel(client, spool_dir, concurrency, include_private, fq, last, report, progress):
+        yield line, (None if output.regular else json.loads(line))
+
+
+def named_records(client: CkanLowlevelClient, entity: str, output: TextOutput, ids: Iterable[str] | None,
+                  concurrency: int, report: Report, progress: Progress | None
+                  ) -> Iterator[tuple[str, dict[str, Any] | None]]:
+    """The named records (every one of the kind when ``ids`` is None), shown concurrently, in order."""
+    done = {ref for pair in output.kept_ids for ref in pair}
+    if ids is None:
+        ids = [g["id"] for g in client.list_group_summaries(entity)]
+    show = {"dataset": client.get_dataset, "organization": client.get_organization, "group": client.get_group}[entity]
+    todo = [i for i in ids if i not in done]
+    if progress is not None:
+        progress.total(len(todo))
+    for ref, shown in run_concurrently(todo, show, concurrency=concurrency, ordered=True):
+        if isinstance(shown, Exception):
+            report.add(Failure.of(f"show {entity}", ref, shown))
+        else:
+            report.count("written")
+            yield _json_line(shown), (shown if entity == "dataset" else None)
+        if progress is not None:
+            progress.advance(1)
+
+
+def id_ranges(count: int, after: str | None) -> list[tuple[str | None, str | None]]:
+    """Split the ids after ``after`` into ``count`` ranges at hex digits (CKAN ids are UUIDs).
+
+    Range ``(low, high)`` holds the ids ``low <= id < high`` (the first: ``after < id < high``).
+    Any string falls into exactly one range, so ids of another form are walked too, only less
+    evenly spread."""
+    cuts = [format(i * 16 // count, "x") for i in range(1, count)]
+    cuts = sorted({c for c in cuts if after is None or c > after})
+    bounds: list[str | None] = [after, *cuts, None]
+    return [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
+
+
+def walk_in_parallel(client: CkanLowlevelClient, spool_dir: Path | None, concurrency: int,
+                     include_private: bool, fq: str | None, after: str | None, report: Report,
+                     progress: Progress | None) -> Iterator[str]:
+    """Every dataset after ``after`` as a JSON line, in id order, fetched by several keyset walks at once.
+
+    The id space is split into ranges walked concurrently; each range is spooled to a temporary
+    file (beside the output when it is a regular file; bounded memory) and yielded in order once
+    the ranges before it are done, so the output stays in global id order and a cut-off dump
+    resumes from its last id.
+    """
+    ranges = id_ranges(max(1, min(concurrency, 8)), after)
+    rows = client.page_size or 1000
+
+    def walk(bounds: tuple[str | None, str | None]) -> IO[str]:
+        spool = tempfile.TemporaryFile("w+", encoding="utf-8", dir=spool_dir, prefix=".dump-")
+        first = bounds == ranges[0]  # only the first range starts after the resume point, exclusive
+        for page in client.search_pages(None, rows, fq=fq, include_private=include_private,
+                                        after=bounds[0] if first else None, start=None if first else bounds[0],
+                                        before=bounds[1]):
+            if walks.stopping.is_set():
+                break  # another range failed, or the dump was stopped: this walk is not needed
+            for dataset in page:
+                spool.write(_json_line(dataset))
+            report.count("written", len(page))
+            if progress is not None:
+                progress.advance(len(page))
+        spool.seek(0)
+        return spool
+
+    walks: Runner[tuple[str | None, str | None], IO[str]] = Runner(
+        ranges, walk, concurrency=len(ranges), ordered=True, fatal=(Exception,))
+    for _, spool in walks:
+        assert not isinstance(spool, Exception)  # an error in any range is fatal: raised, never an outcome
+        with spool:
+            yield from spool
