@@ -39,7 +39,7 @@ def peak():
         if line.startswith("VmHWM"):
             return int(line.split()[1]) // 1024
 
-from ckan_api_client.async_client import AsyncCkanLowlevelClient
+from ckan_api_client import AsyncCkanLowlevelClient
 async def main(mode):
     async with AsyncCkanLowlevelClient(url, "tok" * 10, timeout=600) as client:
         with tempfile.TemporaryDirectory() as tmp:
