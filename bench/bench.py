@@ -418,8 +418,31 @@ def requests_to(summary: dict[str, Any], site: dict[str, str]) -> int:
     return int(sum(n for url, n in by_site.items() if url.rstrip("/") == site["CKAN_URL"].rstrip("/")))
 
 
+UPLOADS = 20
+
+
+def with_uploads(site: dict[str, str]) -> int:
+    """The bench site with ``UPLOADS`` uploaded files of 1 MiB (one each in as many datasets): the mirror copies
+    them (ckanapi's dump | load leaves them pointing at the source). How many the site holds."""
+    import io
+
+    from ckan_api_client import CkanLowlevelClient
+
+    with CkanLowlevelClient(site["CKAN_URL"], site["CKAN_API_TOKEN"]) as client:
+        held = client.call_action("package_search", {"fq": "res_name:\"bench upload\"", "rows": 0,
+                                                     "include_private": True})["count"]
+        names = [d["name"] for d in client.call_action("package_search", {"rows": UPLOADS, "sort": "name asc",
+                                                                          "include_private": True})["results"]]
+        for name in names[held:]:
+            client.upload_resource(name, (f"bench-upload-{name[:40]}.bin", io.BytesIO(os.urandom(1 << 20))),
+                                   name="bench upload", format="BIN")
+    return int(max(held, len(names)))
+
+
 def p8_mirror(site: dict[str, str], records: list[dict[str, Any]], workdir: Path) -> None:
-    """Our mirror of the bench site into an empty second stack, then its unchanged re-run, vs ckanapi dump | load."""
+    """Our mirror of the bench site (and its uploaded files) into an empty second stack, then its unchanged
+    re-run, vs ckanapi dump | load."""
+    uploads = with_uploads(site)
     target = destination_stack(records, with_organizations=False)
     state = workdir / f"p8-{NET.rtt:g}.sqlite"
     runs = []
@@ -435,7 +458,8 @@ def p8_mirror(site: dict[str, str], records: list[dict[str, Any]], workdir: Path
             sent = {"source": requests_to(summary, source), "destination": requests_to(summary, destination)}
             runs.append((seconds, summary, sent))
             print(f"    mirror {label(name)}: {counts.get('created', 0)} created, {counts.get('unchanged', 0)} "
-                  f"unchanged, {counts.get('source datasets read', 0)} source datasets read in full, "
+                  f"unchanged, {counts.get('files copied', 0)} of {uploads} files copied, "
+                  f"{counts.get('source datasets read', 0)} source datasets read in full, "
                   f"{summary['failed']} failed, {sent['destination']} destination and {sent['source']} source "
                   f"requests, {seconds:.1f} s", flush=True)
     target = destination_stack(records, with_organizations=True)

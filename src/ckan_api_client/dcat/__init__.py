@@ -22,13 +22,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any
 
+try:
+    import rdflib  # noqa: F401
+except ImportError:  # pragma: no cover - the package's own check (scripts/check-package) covers it
+    raise ImportError("ckan_api_client.dcat needs rdflib: pip install 'ckan-api-client[dcat]'") from None
+
 from ..core.options import ClientOptions
-from .dcatus import datasets_of, write_data_json
+from .dcatus import DataJsonWriter, datasets_of
 from .parse import KNOWN_LICENSES, datasets_in, identity
-from .serialize import FORMATS, CatalogInfo, write_catalog
+from .serialize import FORMATS, CatalogInfo, DcatApWriter
 from .source import DEFAULT_MAX_SIZE, Body, Fetcher, SourceError, fingerprint_of, read_pages
 
-__all__ = ["Catalog", "read_catalog", "write_catalog", "write_data_json", "identity", "CatalogInfo", "SourceError", "FORMATS",
+__all__ = ["Catalog", "read_catalog", "catalog_writer", "identity", "CatalogInfo", "SourceError", "FORMATS",
            "DEFAULT_MAX_SIZE", "PROFILES", "write"]
 
 PROFILES = ("dcat-ap-3", "dcat-us")
@@ -108,12 +113,25 @@ def read_catalog(source: str, *, language: str = "en", max_size: int = DEFAULT_M
         yield from catalog.datasets()
 
 
-def write(datasets: Iterable[Mapping[str, Any]], out: IO[str], *, profile: str = "dcat-ap-3", fmt: str = "turtle",
-          info: CatalogInfo | None = None) -> int:
-    """Write datasets as a DCAT catalogue: DCAT-AP 3 in an RDF format, or DCAT-US 1.1 (``data.json``)."""
-    info = info or CatalogInfo()
+def catalog_writer(out: IO[str], *, profile: str = "dcat-ap-3", fmt: str = "turtle", info: CatalogInfo | None = None,
+                   begun: bool = False, written: int = 0) -> DcatApWriter | DataJsonWriter:
+    """A writer of one catalogue, dataset by dataset (``write(dataset)``, then ``close()``): DCAT-AP 3 in an
+    RDF format, or DCAT-US 1.1 (``data.json``). ``begun``/``written``: continue a cut document."""
     if profile == "dcat-us":
-        return write_data_json(datasets, out, landing=None)
+        return DataJsonWriter(out, begun=begun, written=written)
     if profile != "dcat-ap-3":
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}, not {profile!r}")
-    return write_catalog(datasets, out, info, fmt)
+    return DcatApWriter(out, info or CatalogInfo(), fmt, begun=begun, written=written)
+
+
+def write(datasets: Iterable[Mapping[str, Any]], out: IO[str], *, profile: str = "dcat-ap-3", fmt: str = "turtle",
+          info: CatalogInfo | None = None) -> int:
+    """Write datasets as one DCAT catalogue: DCAT-AP 3 in an RDF format, or DCAT-US 1.1 (``data.json``);
+    how many were written."""
+    writer = catalog_writer(out, profile=profile, fmt=fmt, info=info)
+    count = 0
+    for dataset in datasets:
+        writer.write(dataset)
+        count += 1
+    writer.close()
+    return count

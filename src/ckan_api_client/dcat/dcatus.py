@@ -15,7 +15,7 @@ from typing import IO, Any
 from .parse import KNOWN_LICENSES, license_id
 from .serialize import flattened
 
-__all__ = ["datasets_of", "dataset_from_dcat_us", "dcat_us_from_dataset", "write_data_json", "CONFORMS_TO"]
+__all__ = ["datasets_of", "dataset_from_dcat_us", "dcat_us_from_dataset", "DataJsonWriter", "CONFORMS_TO"]
 
 CONFORMS_TO = "https://project-open-data.cio.gov/v1.1/schema"
 CATALOG_HEAD = ('{"@context": "%s/catalog.jsonld", "@type": "dcat:Catalog", "conformsTo": "%s", '
@@ -171,13 +171,19 @@ def _distribution(resource: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def write_data_json(datasets: Iterable[Mapping[str, Any]], out: IO[str], *, landing: str | None = None) -> int:
-    """A data.json catalogue written dataset by dataset (constant memory); how many were written."""
-    out.write(CATALOG_HEAD)
-    count = 0
-    for dataset in datasets:
-        out.write(("" if count == 0 else ",\n") + json.dumps(dcat_us_from_dataset(dataset, landing=landing),
-                                                             ensure_ascii=False))
-        count += 1
-    out.write("\n]}\n")
-    return count
+class DataJsonWriter:
+    """A data.json catalogue written dataset by dataset (constant memory). ``begun``: continue a document
+    whose beginning (and ``written`` datasets) is written already."""
+
+    def __init__(self, out: IO[str], *, landing: str | None = None, begun: bool = False, written: int = 0) -> None:
+        self.out, self.landing, self.count = out, landing, written
+        if not begun:
+            out.write(CATALOG_HEAD)
+
+    def write(self, dataset: Mapping[str, Any]) -> None:
+        self.out.write(("" if self.count == 0 else ",\n") + json.dumps(dcat_us_from_dataset(dataset, landing=self.landing),
+                                                                      ensure_ascii=False))
+        self.count += 1
+
+    def close(self) -> None:
+        self.out.write("\n]}\n")

@@ -467,13 +467,20 @@ class RdfWriter:
             self.out.write("\n]}\n")
 
 
-def write_catalog(datasets: Iterable[Mapping[str, Any]], out: IO[str], info: CatalogInfo, fmt: str = "turtle") -> int:
-    """Write the catalogue and each dataset to ``out``; how many datasets were written."""
-    writer = RdfWriter(out, fmt)
-    writer.write(catalog_graph(info))
-    count = 0
-    for dataset in datasets:
-        writer.write(dataset_graph(dataset, info))
-        count += 1
-    writer.close()
-    return count
+class DcatApWriter:
+    """A DCAT-AP 3 catalogue written dataset by dataset: the catalogue's own description first, then each
+    dataset's graph (see [`RdfWriter`][ckan_api_client.dcat.serialize.RdfWriter]). ``begun``: continue a
+    document whose beginning (and ``written`` datasets) is written already."""
+
+    def __init__(self, out: IO[str], info: CatalogInfo, fmt: str = "turtle", *, begun: bool = False,
+                 written: int = 0) -> None:
+        self.info = info
+        self.rdf = RdfWriter(out, fmt, header=not begun, first=not written)
+        if not begun:
+            self.rdf.write(catalog_graph(info))
+
+    def write(self, dataset: Mapping[str, Any]) -> None:
+        self.rdf.write(dataset_graph(dataset, self.info))
+
+    def close(self) -> None:
+        self.rdf.close()

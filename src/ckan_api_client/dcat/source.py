@@ -42,6 +42,10 @@ _BY_TYPE = {"text/turtle": "turtle", "application/x-turtle": "turtle", "applicat
 _BY_SUFFIX = {".ttl": "turtle", ".turtle": "turtle", ".rdf": "xml", ".xml": "xml", ".owl": "xml", ".jsonld": "json-ld",
               ".json-ld": "json-ld", ".nt": "nt", ".n3": "n3", ".json": "json"}
 
+ACCEPT = ("text/turtle, application/rdf+xml;q=0.9, application/ld+json;q=0.8, application/json;q=0.7, "
+          "application/n-triples;q=0.6")
+"""What a catalogue's URL is asked for: RDF first, Turtle preferred."""
+
 SCHEMA_CONTEXT = {"@vocab": str(SCHEMA), "id": "@id", "type": "@type"}
 KNOWN_CONTEXTS: dict[str, Any] = {
     **{f"{scheme}://schema.org{path}": SCHEMA_CONTEXT for scheme in ("http", "https")
@@ -214,23 +218,24 @@ class Fetcher:
 
     def get(self, where: str) -> Body:
         """A file's or URL's content: in memory when small, else in a file."""
-        if not where.startswith(("http://", "https://")):
-            path = Path(where)
-            if not path.is_file():
-                raise SourceError(f"no such file: {where}")
-            size = path.stat().st_size
-            if size > self.max_size:
-                raise SourceError(self._too_big(where, size))
-            return Body(path=path) if size > LARGE_PAGE else Body(data=path.read_bytes())
+        if where.startswith(("http://", "https://")):
+            return self._download(where)
+        path = Path(where)
+        if not path.is_file():
+            raise SourceError(f"no such file: {where}")
+        size = path.stat().st_size
+        if size > self.max_size:
+            raise SourceError(self._too_big(where, size))
+        return Body(path=path) if size > LARGE_PAGE else Body(data=path.read_bytes())
+
+    def _download(self, where: str) -> Body:
         origin = "{0.scheme}://{0.netloc}".format(urlsplit(where))
         transport = self._transports.get(origin)
         if transport is None:
             transport = self._transports[origin] = Transport(origin, self.options.replace(api_key=None))
         try:
             response = transport.request("GET", where, stream=True, idempotent=True, action="catalog",
-                                         headers={"Accept": "text/turtle, application/rdf+xml;q=0.9, "
-                                                            "application/ld+json;q=0.8, application/json;q=0.7, "
-                                                            "application/n-triples;q=0.6"})
+                                         headers={"Accept": ACCEPT})
         except CkanError as error:
             raise SourceError(f"{where} cannot be read: {error}") from None
         body = Body(content_type=response.headers.get("Content-Type"))
@@ -250,21 +255,15 @@ class Fetcher:
                     body.path, body.temporary = Path(spool.name), True
                     spool.writelines(chunks)
                     chunks.clear()
-                if spool is not None:
-                    spool.write(chunk)
-                else:
-                    chunks.append(chunk)
-            if spool is None:
-                body.data = b"".join(chunks)
+                (spool.write if spool is not None else chunks.append)(chunk)
+            body.data = b"".join(chunks) if spool is None else None
         except BaseException:
-            if spool is not None:
-                spool.close()
             body.discard()
             raise
         finally:
             response.close()
-        if spool is not None:
-            spool.close()
+            if spool is not None:
+                spool.close()
         return body
 
     def _too_big(self, where: str, size: int, more: bool = False) -> str:

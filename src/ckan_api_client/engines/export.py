@@ -103,9 +103,8 @@ def export_dcat(client: CkanLowlevelClient | None, path: str | Path, *, input_pa
                 progress: Progress | None = None, report: Report | None = None) -> Report:
     """Write the datasets (of the portal, or of the dump ``input_path``) as one DCAT catalogue at ``path``
     (``-``: stdout; ``.gz``: gzip), in constant memory; resumable (see the module documentation)."""
-    from ..dcat import PROFILES
-    from ..dcat.dcatus import CATALOG_HEAD, dcat_us_from_dataset
-    from ..dcat.serialize import CatalogInfo, RdfWriter, catalog_graph, dataset_graph
+    from ..dcat import PROFILES, catalog_writer
+    from ..dcat.serialize import CatalogInfo
 
     if profile not in PROFILES:
         raise InvalidInput(f"profile must be one of {', '.join(PROFILES)}, not {profile!r}")
@@ -113,42 +112,28 @@ def export_dcat(client: CkanLowlevelClient | None, path: str | Path, *, input_pa
     report.operation = f"export {profile}"
     site = client.base_url if client is not None else None
     info = CatalogInfo(base_url or site, title or (f"CKAN at {site}" if site else "CKAN catalogue"))
-    transports = (client.transport,) if client is not None else ()
-    with Measure(report, *transports):
+    with Measure(report, *((client.transport,) if client is not None else ())):
         if client is not None:
             client.check_token()
-        regular = is_regular_target(path)
-        out = Checkpointed(path, resume) if regular else None
+        out = Checkpointed(path, resume) if is_regular_target(path) else None
         stream: IO[str] = out if out is not None else _stream(path)  # type: ignore[assignment]
-        report.count("kept from before", out.count if out is not None else 0)
-        rdf = None
-        if profile == "dcat-ap-3":
-            rdf = RdfWriter(stream, fmt, header=not (out is not None and out.resumed), first=not (out and out.count))
-            if not (out is not None and out.resumed):
-                rdf.write(catalog_graph(info))
-        elif not (out is not None and out.resumed):
-            stream.write(CATALOG_HEAD)
         count = out.count if out is not None else 0
+        report.count("kept from before", count)
+        writer = catalog_writer(stream, profile=profile, fmt=fmt, info=info,
+                                begun=out is not None and out.resumed, written=count)
         records = datasets_from(client, input_path, fq=fq, include_private=include_private,
                                 after=out.last_id if out is not None and client is not None else None,
                                 skip=count if input_path is not None else 0, report=report)
         try:
             for dataset in records:
-                if rdf is not None:
-                    rdf.write(dataset_graph(dataset, info))
-                else:
-                    stream.write(("" if count == 0 else ",\n") + json.dumps(dcat_us_from_dataset(dataset),
-                                                                             ensure_ascii=False))
+                writer.write(dataset)
                 count += 1
                 report.count("written")
                 if progress is not None:
                     progress.advance(1)
                 if out is not None and count % BATCH == 0:
                     out.checkpoint(count, str(dataset.get("id") or ""))
-            if rdf is not None:
-                rdf.close()
-            else:
-                stream.write("\n]}\n")
+            writer.close()
         except KeyboardInterrupt:
             raise Interrupted(report, str(out.part) if out is not None else None) from None
         if out is not None:

@@ -102,22 +102,39 @@ def prepare(record: Any, *, source_name: str, source_id: str | Callable[[Mapping
     organization = _organization_ref(data, default_organization)
     groups = tuple(_group_refs(data))
     dataset = portable_dataset(data)
+    dataset["extras"] = _extras(data, dataset, fold_unknown_fields,
+                                {SOURCE_KEY: source_name, SOURCE_ID_KEY: sid})
+    dataset["owner_org"] = organization
+    dataset["groups"] = [{"name": g} for g in groups]
+    dataset.setdefault("tags", [])
+    dataset.setdefault("resources", [])
+    _keep(data, dataset, keep_fields)
+    prepared = Prepared(sid, name, dataset, organization, groups, described=dict(_descriptions(data)))
+    for cleaner in cleaners:
+        prepared.notes.extend(cleaner(dataset))
+    prepared.name = str(dataset.get("name") or name)
+    return prepared
+
+
+def _extras(data: Mapping[str, Any], dataset: dict[str, Any], fold: bool, markers: Mapping[str, str]
+            ) -> list[dict[str, Any]]:
+    """The dataset's extras as CKAN keeps them (text values), with the fields the portal's schema may not
+    have folded in (taken out of ``dataset``) and the ownership markers last."""
     extras = {e["key"]: e.get("value") for e in data.get("extras") or []
               if isinstance(e, Mapping) and isinstance(e.get("key"), str)}
-    if fold_unknown_fields:  # a portal without these fields in its schema would drop them silently
+    if fold:  # a portal without these fields in its schema would drop them silently
         for key in [k for k in dataset if k not in CORE_KEYS]:
             value = dataset.pop(key)
             if value not in (None, "", []):
                 extras[key] = value
     extras = {k: (v if isinstance(v, str) or v is None else json.dumps(v, ensure_ascii=False, sort_keys=True))
               for k, v in extras.items()}
-    extras[SOURCE_KEY] = source_name
-    extras[SOURCE_ID_KEY] = sid
-    dataset["extras"] = [{"key": k, "value": v} for k, v in extras.items()]
-    dataset["owner_org"] = organization
-    dataset["groups"] = [{"name": g} for g in groups]
-    dataset.setdefault("tags", [])
-    dataset.setdefault("resources", [])
+    extras.update(markers)
+    return [{"key": k, "value": v} for k, v in extras.items()]
+
+
+def _keep(data: Mapping[str, Any], dataset: dict[str, Any], keep_fields: Sequence[str]) -> None:
+    """Server fields kept from the record (``id`` keeps the resources' ids too)."""
     for key in keep_fields:
         if data.get(key) not in (None, ""):
             dataset[key] = data[key]
@@ -125,11 +142,6 @@ def prepare(record: Any, *, source_name: str, source_id: str | Callable[[Mapping
         for kept, original in zip(dataset["resources"], data.get("resources") or []):
             if isinstance(kept, dict) and isinstance(original, Mapping) and original.get("id"):
                 kept["id"] = original["id"]
-    prepared = Prepared(sid, name, dataset, organization, groups, described=dict(_descriptions(data)))
-    for cleaner in cleaners:
-        prepared.notes.extend(cleaner(dataset))
-    prepared.name = str(dataset.get("name") or name)
-    return prepared
 
 
 def _organization_ref(record: Mapping[str, Any], default: str | None) -> str | None:
