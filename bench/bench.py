@@ -105,9 +105,10 @@ def p2_bulk_create(records: list[dict[str, Any]], workdir: Path, runs: int, limi
 
 
 def bench_site(records_file: Path, records: list[dict[str, Any]]) -> dict[str, str]:
-    """The bench site holding exactly the depositar records (reset and loaded when it holds anything else)."""
+    """The bench site holding the depositar records (a few CKAN refuses stay out: 1,835 of the 1,839), reset and
+    loaded when it holds anything else."""
     env = stack_env()
-    if count_datasets(env) != len(records):
+    if not len(records) - 50 <= count_datasets(env) <= len(records):
         env = prepare_empty_site(records)
         run([*OURS, "--url", env["CKAN_URL"], "--token", env["CKAN_API_TOKEN"], "-q", "-j", "8", "load",
              "datasets", "-I", str(records_file), "--checkpoint", str(records_file) + ".cp"])

@@ -365,3 +365,46 @@ def test_a_catalogue_of_one_page_has_a_fingerprint_a_paged_one_none(tmp_path: Pa
     one.write_text(page_of(1, range(4), None))
     with Catalog(str(one)) as changed, Catalog(str(tmp_path / "one.ttl")) as same_file:
         assert changed.fingerprint() == same_file.fingerprint() != before
+
+
+def test_the_built_in_dcat_ap_context_says_what_the_official_one_says() -> None:
+    """Every term of the DCAT-AP 3.0.1 JSON-LD context (../shared, SEMIC's file) means the same IRI, with the same
+    kind of value, in the context this library resolves offline."""
+    from ckan_api_client.dcat.contexts import DCAT_AP_CONTEXT
+
+    official = json.loads((DCAT_DIR / "dcat-ap-3.0.1" / "dcat-ap.context.jsonld").read_text())["@context"]
+    checked = 0
+    for term, value in official.items():
+        scoped = value.get("@context", {}) if isinstance(value, dict) else {}
+        assert (value if isinstance(value, str) else value["@id"]) == _iri_of(DCAT_AP_CONTEXT[term]), term
+        for inner, definition in scoped.items():
+            ours = DCAT_AP_CONTEXT[inner]
+            assert definition["@id"] == ours["@id"] and definition.get("@type") == ours.get("@type"), inner
+            checked += 1
+    assert checked >= 80
+
+
+def _iri_of(definition: Any) -> str:
+    return definition if isinstance(definition, str) else str(definition["@id"])
+
+
+def test_a_json_ld_catalogue_naming_the_dcat_ap_context_is_read_offline(tmp_path: Path) -> None:
+    """A JSON-LD document that names the official DCAT-AP context by URL reads, without the network, to the same
+    datasets as its Turtle twin."""
+    examples = DCAT_DIR / "dcat-ap-3.0.1" / "examples"
+    local = json.loads((examples / "context.jsonld").read_text())["@context"]
+    prefixes = {k: v for k, v in local.items() if isinstance(v, str) and k.startswith(("example", "nal-"))}
+    compared = 0
+    for twin in sorted(examples.glob("example-*.jsonld")):
+        turtle = twin.with_suffix(".ttl")
+        if turtle.name in MALFORMED or turtle.name in WITHOUT_DATASETS or not turtle.exists():
+            continue
+        document = json.loads(twin.read_text())
+        if not isinstance(document.get("@context"), str):
+            continue  # a context of its own, inline: nothing to resolve
+        document["@context"] = ["https://semiceu.github.io/DCAT-AP/releases/3.0.1/context/dcat-ap.jsonld", prefixes]
+        rewritten = tmp_path / twin.name
+        rewritten.write_text(json.dumps(document))
+        assert list(read_catalog(str(rewritten))) == list(read_catalog(str(turtle))), twin.name
+        compared += 1
+    assert compared >= 8

@@ -1,6 +1,7 @@
 """The built documentation site, looked at in a real browser (headless Chromium), as a reader sees it:
-cross-references rendered as links (no raw ``:class:`` text), real defaults in the command reference
-(no ``Sentinel``, no build machine's home directory), code blocks that fit a 1280 px window.
+cross-references rendered as links (no raw ``:class:`` text, no raw reStructuredText table), real
+defaults in the command reference (no ``Sentinel``, no build machine's home directory), code blocks that
+fit a 1280 px window.
 Screenshots of each page go to ``artifacts/docs/`` (kept by CI as an artifact)."""
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import pytest
 
 from ckan_stack_plugin import REPO
 
-PAGES = ["", "ckanapi/", "cookbook/backup/", "cookbook/harvest/", "reference/api/", "reference/internals/",
-         "reference/cli/"]
+PAGES = ["", "ckanapi/", "cookbook/backup/", "cookbook/harvest/", "cookbook/dcat/", "reference/api/",
+         "reference/internals/", "reference/cli/", "reference/dcat/"]
 ARTIFACTS = REPO / "artifacts" / "docs"
 RAW_ROLE = re.compile(r":(class|func|meth|mod|data|attr|exc):`")
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -77,6 +78,7 @@ def test_a_page_reads_right_in_a_browser(site: str, browser: Any, page: str) -> 
     assert text.strip(), f"{page or 'index'} shows nothing"
     assert not RAW_ROLE.search(text), RAW_ROLE.search(text)
     assert "Sentinel" not in text
+    assert "=========" not in text, f"{page}: a reStructuredText table shows as raw text"
     home = str(Path.home())
     assert home not in text and "/root/" not in text, f"{page}: the build machine's home directory shows"
     assert browser.execute_script(OVERFLOWING) == [], f"{page}: code blocks scroll sideways at 1280 px"

@@ -302,6 +302,30 @@ def test_an_image_that_cannot_be_fetched_does_not_hold_back_its_organization(cka
                     discard(client, action, ref)
 
 
+def test_a_resource_flagged_datastore_active_without_a_table_is_said_not_failed(ckan_stack: Stack,
+                                                                                tmp_path: Path) -> None:
+    """Records loaded from another portal's dump keep ``datastore_active`` on resources whose table stayed behind:
+    the mirror copies the dataset, says the table is missing at the source, and fails nothing."""
+    source_stack = stack("2.11.6", ckan_stack)
+    tag = uuid.uuid4().hex[:8]
+    with source_stack.client() as source, ckan_stack.client() as destination:
+        org = source.call_action("organization_create", {"name": f"dsa-{tag}"})
+        dataset = source.call_action("package_create", {
+            "name": f"dsa-{tag}", "owner_org": org["id"],
+            "resources": [{"url": "http://example.com/t.csv", "name": "table", "datastore_active": True}]})
+        try:
+            assert dataset["resources"][0].get("datastore_active") in (True, "True")
+            report = Mirror(source, destination, name=f"dsa-{tag}", organization=org["name"],
+                            state=tmp_path / "s.sqlite").run()
+            assert report.ok and report.created == 1, report.failures
+            assert report.counts["tables missing at the source"] == 1
+            assert any("no DataStore table" in note.reason for note in report.notes)
+        finally:
+            for client in (source, destination):
+                for action, ref in (("dataset_purge", dataset["id"]), ("organization_purge", org["id"])):
+                    discard(client, action, ref)
+
+
 def test_lasting_conflicts_are_stable_and_the_next_run_is_incremental(ckan_stack: Stack, tmp_path: Path) -> None:
     """A name taken on the destination, and an id taken by a dataset the mirror does not own: reported as
     conflicts, remembered, not tried again while the source does not change them; every other dataset copied."""

@@ -1,14 +1,14 @@
 """The ``ckan-api-client`` command, by domain: each module registers its commands on `main`.
 
-========================  ================================================================
-``action``                call any action (ckanapi's argument forms too)
-``records``               ``search``, ``dump``, ``load``, ``delete``: the bulk engine
-``harvest``               ``sync`` (a JSON Lines source), ``harvest`` (a DCAT catalogue), ``mirror`` (another portal)
-``export``                ``export dcat`` and ``export datapackage``
-``files``                 ``resource upload`` / ``resource download``
-``datastore``             ``datastore dump`` / ``datastore load``
-``app``                   the global options, settings, the report rendering, the entry point
-========================  ================================================================
+| module | its commands |
+|---|---|
+| ``action`` | call any action (ckanapi's argument forms too) |
+| ``records`` | ``search``, ``dump``, ``load``, ``delete``: the bulk engine |
+| ``harvest`` | ``sync`` (a JSON Lines source), ``harvest`` (a DCAT catalogue), ``mirror`` (another portal) |
+| ``export`` | ``export dcat`` and ``export datapackage`` |
+| ``files`` | ``resource upload`` / ``resource download`` |
+| ``datastore`` | ``datastore dump`` / ``datastore load`` |
+| ``app`` | the global options, settings, the report rendering, the entry point |
 
 The commands only parse arguments and print: the work is done by the engines
 ([`ckan_api_client.engines`][ckan_api_client.engines]) over one shared client, so ``--timeout``, retries, ``--insecure``

@@ -3,14 +3,14 @@
 Each is an operation (see [`operation`][ckan_api_client.core.operation]): paging, fill-ins and 404 handling
 live here, not in the shells. On the Action API of CKAN 2.10, 2.11 and 2.12:
 
-=====================  ==========================================================
-``list_datasets``      ids of all active datasets (keyset-paged ``package_search``, ``fl=id``)
-``iter_datasets``      full dataset dicts, a page of ``package_search`` at a time
-``get/post/put``       ``package_show`` / ``package_create`` / ``package_patch``
-``delete_dataset``     ``package_delete``; 404 ignored unless asked
-groups, organizations  the same with ``group_*`` / ``organization_*``; delete also purges
-``list_licenses``      ``license_list``
-=====================  ==========================================================
+| method | what it calls |
+|---|---|
+| ``list_datasets`` | ids of all active datasets (keyset-paged ``package_search``, ``fl=id``) |
+| ``iter_datasets`` | full dataset dicts, a page of ``package_search`` at a time |
+| ``get/post/put`` | ``package_show`` / ``package_create`` / ``package_patch`` |
+| ``delete_dataset`` | ``package_delete``; 404 ignored unless asked |
+| groups, organizations | the same with ``group_*`` / ``organization_*``; delete also purges |
+| ``list_licenses`` | ``license_list`` |
 
 ``put_*`` replaces the fields it is given and keeps the ones it is not (``*_patch``): a dict
 without ``resources``, ``tags`` or ``extras`` keeps them (give ``[]`` to empty them), an

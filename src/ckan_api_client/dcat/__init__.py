@@ -8,13 +8,16 @@ the engines: it reads files and URLs (through the blocking transport), maps with
 [`dcatus`][ckan_api_client.dcat.dcatus]), and the harvest engine ([`harvest`][ckan_api_client.engines.harvest])
 builds on it.
 
-========================  =======================================================================
-``vocab``                 the namespaces and the one mapping table (documented in the docs)
-``source``                a file or a URL, its format, Hydra pages, the size cap, offline JSON-LD contexts
-``parse``                 RDF to CKAN dicts; a dataset's identity
-``serialize``             CKAN dicts to DCAT-AP 3 graphs, and the streaming RDF writer
-``dcatus``                DCAT-US 1.1 ``data.json`` both ways
-========================  =======================================================================
+| module | what it holds |
+|---|---|
+| ``vocab`` | the namespaces and the one mapping table (documented in the docs) |
+| ``contexts`` | the JSON-LD contexts known offline (DCAT-AP 3, schema.org) |
+| ``source`` | a file or a URL, its format, Hydra pages, the size cap, a page's fingerprint |
+| ``store`` | catalogues bigger than memory: a SQLite-backed store, Turtle fed in chunks |
+| ``parse`` | RDF to CKAN dicts; a dataset's identity |
+| ``geometry`` | geometries between GeoJSON and DCAT (centroid, bounding box) |
+| ``serialize`` | CKAN dicts to DCAT-AP 3 graphs, and the streaming RDF writer |
+| ``dcatus`` | DCAT-US 1.1 ``data.json`` both ways |
 """
 
 from __future__ import annotations

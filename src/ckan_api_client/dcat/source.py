@@ -27,7 +27,8 @@ from ..blocking.transport import Transport
 from ..core.options import ClientOptions
 from ..exceptions import CkanError
 from .store import LARGE_PAGE, disk_graph, parse_turtle_chunks
-from .vocab import DCAT, HYDRA, SCHEMA
+from .contexts import KNOWN_CONTEXTS
+from .vocab import DCAT, HYDRA
 
 __all__ = ["SourceError", "Page", "Body", "Fetcher", "DEFAULT_MAX_SIZE", "read_pages", "fingerprint_of", "detect_format",
            "KNOWN_CONTEXTS"]
@@ -46,12 +47,6 @@ ACCEPT = ("text/turtle, application/rdf+xml;q=0.9, application/ld+json;q=0.8, ap
           "application/n-triples;q=0.6")
 """What a catalogue's URL is asked for: RDF first, Turtle preferred."""
 
-SCHEMA_CONTEXT = {"@vocab": str(SCHEMA), "id": "@id", "type": "@type"}
-KNOWN_CONTEXTS: dict[str, Any] = {
-    **{f"{scheme}://schema.org{path}": SCHEMA_CONTEXT for scheme in ("http", "https")
-       for path in ("", "/", "/docs/jsonldcontext.json", "/docs/jsonldcontext.jsonld")},
-}
-"""JSON-LD contexts resolved without the network (more can be given: ``contexts={url: file}``)."""
 
 
 class SourceError(CkanError):

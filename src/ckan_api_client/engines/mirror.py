@@ -434,8 +434,15 @@ class MirrorRun:
         return True
 
     def copy_table(self, resource: Mapping[str, Any], target_id: str) -> bool:
-        """Copy a DataStore table (fields with their types, then the rows) unless this version is there."""
-        info = self.source.call_action("datastore_info", {"id": resource["id"]})
+        """Copy a DataStore table (fields with their types, then the rows) unless this version is there. A
+        resource flagged ``datastore_active`` whose table the source does not have is said, not failed."""
+        try:
+            info = self.source.call_action("datastore_info", {"id": resource["id"]})
+        except NotFound:
+            self.report.count("tables missing at the source")
+            self.report.note(Failure("note", "copy table", str(resource["id"]), "the source's resource is flagged "
+                                     "datastore_active but the source has no DataStore table for it: nothing to copy"))
+            return False
         fields = [f for f in info.get("fields") or [] if isinstance(f, dict) and f.get("id") != "_id"]
         meta = info.get("meta") or {}
         # The table's own facts: its rows, its size on disk, the last write the resource records.
