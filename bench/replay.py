@@ -1,5 +1,6 @@
 """A portal answered from recorded datasets: ``package_search`` in keyset pages (``sort=id asc``, an ``id``
-range in ``fq``), ``status_show``, nothing else. It stands for a real CKAN when what is measured is the
+range in ``fq``: ``{`` or ``[`` after a low bound or ``*``, ``}`` or ``]`` before a high bound or ``*``, as
+Solr reads them), ``status_show``, nothing else. It stands for a real CKAN when what is measured is the
 client's overlap of round trips (P9), not CKAN's own CPU: pages are serialized once and served as bytes.
 
     with ReplayPortal(datasets) as portal, LatencyProxy(("127.0.0.1", portal.port), 0.1) as remote:
@@ -15,7 +16,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-_AFTER = re.compile(r'id:\{"([^"]*)" TO \*\]')
+_RANGE = re.compile(r'id:([\[{])(?:"([^"]*)"|\*) TO (?:"([^"]*)"|\*)([\]}])')
 
 
 class ReplayPortal:
@@ -58,12 +59,18 @@ class ReplayPortal:
         if action != "package_search":
             return b'{"success":false,"error":{"__type":"Not Found Error","message":"not replayed"}}'
         rows = int(body.get("rows") or 10)
-        after = _AFTER.search(str(body.get("fq") or ""))
-        start = bisect.bisect_right(self.ids, after.group(1)) if after else 0
-        key = (start, rows)
+        start, end = 0, len(self.ids)
+        bounds = _RANGE.search(str(body.get("fq") or ""))
+        if bounds:
+            opening, low, high, closing = bounds.groups()
+            if low is not None:
+                start = (bisect.bisect_left if opening == "[" else bisect.bisect_right)(self.ids, low)
+            if high is not None:
+                end = (bisect.bisect_right if closing == "]" else bisect.bisect_left)(self.ids, high)
+        key = (start, end, rows)
         if key not in self.pages:
-            chunk = b",".join(self.encoded[start:start + rows])
-            self.pages[key] = b'{"success":true,"result":{"count":%d,"results":[%s]}}' % (len(self.ids) - start, chunk)
+            chunk = b",".join(self.encoded[start:min(end, start + rows)])
+            self.pages[key] = b'{"success":true,"result":{"count":%d,"results":[%s]}}' % (max(0, end - start), chunk)
         return self.pages[key]
 
     def __enter__(self) -> ReplayPortal:

@@ -37,7 +37,10 @@ def test_three_portals_read_at_once_give_what_each_gives_alone(ckan_stack: Stack
     async def everything() -> list[list[str]]:
         return list(await asyncio.gather(*(read(stack) for stack in stacks)))
 
-    assert asyncio.run(everything()) == alone
+    got = asyncio.run(everything())
+    # Several id ranges of each portal walked at once: the same datasets, each once, by id within a range.
+    assert [sorted(ids) for ids in got] == [sorted(ids) for ids in alone]
+    assert all(len(ids) == len(set(ids)) for ids in got)
 
 
 class Counting(LoopbackServer):
@@ -94,6 +97,22 @@ def test_the_async_rate_limit_spaces_requests() -> None:
         asyncio.run(many())
         starts = sorted(server.times)
         assert starts[-1] - starts[0] >= 0.45  # 6 requests at 10 per second: at least 0.5 s apart end to end
+
+
+def test_clients_share_one_tls_context_per_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading the CA bundle costs tens of milliseconds: built once per setting, not once per client (P9
+    creates a client per portal); a changed ``SSL_CERT_FILE`` or another ``verify`` gives another one."""
+    def context(client: AsyncCkanLowlevelClient) -> Any:
+        return client.transport.client._transport._pool._ssl_context  # type: ignore[attr-defined]
+
+    first, second = AsyncCkanLowlevelClient("http://127.0.0.1:9"), AsyncCkanLowlevelClient("http://127.0.0.1:9")
+    assert context(first) is context(second)
+    assert context(AsyncCkanLowlevelClient("http://127.0.0.1:9", verify=False)) is not context(first)
+    import certifi
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(Path(certifi.where()).read_bytes())
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    assert context(AsyncCkanLowlevelClient("http://127.0.0.1:9")) is not context(first)
 
 
 def test_datastore_rows_async_equal_the_sync_ones(client: CkanLowlevelClient, factory: Factory) -> None:

@@ -272,8 +272,10 @@ def test_list_and_iter_datasets_page_through_everything(mode: str, ckan_stack: S
 
     before = client.transport.stats.requests
     datasets = list(client.iter_datasets())
-    assert client.transport.stats.requests - before == math.ceil(total / 3)
-    assert [d["id"] for d in datasets] == ids
+    walks = client.facts.walks  # the async client walks id ranges at once: a page or so more, in fewer rounds
+    assert math.ceil(total / 3) <= client.transport.stats.requests - before <= total // 3 + walks
+    assert [d["id"] for d in datasets] == ids if walks == 1 else sorted(d["id"] for d in datasets) == sorted(ids)
+    assert len(datasets) == len({d["id"] for d in datasets})
     by_id = {d["id"]: d for d in datasets}
     for dataset_id in paged_datasets["public"] + [paged_datasets["private"]]:
         assert by_id[dataset_id] == client.get_dataset(dataset_id)

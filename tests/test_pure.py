@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -14,7 +15,10 @@ from ckan_api_client.core.calls import is_read_only
 from ckan_api_client.core.site import Capabilities
 from ckan_api_client.core.shapes import dataset_for_write, extras_to_list, group_for_write
 from ckan_api_client.core.answers import error_class, parse_error_body
-from ckan_api_client.core.options import RetryPolicy, Secret
+from ckan_api_client.core import entities
+from ckan_api_client.core.entities import id_ranges
+from ckan_api_client.core.operation import FACTS, Call, ClientFacts, Together, drive_iter
+from ckan_api_client.core.options import ClientOptions, RetryPolicy, Secret
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
@@ -206,3 +210,75 @@ def test_next_hop_follows_reads_only_and_keeps_the_token_home() -> None:
     assert next_hop("GET", 200, "/moved", home, 0, sent, home, "Authorization") is None
     assert next_hop("GET", 302, None, home, 0, sent, home, "Authorization") is None
     assert next_hop("GET", 302, "/again", home, 10, sent, home, "Authorization") is None  # too many hops
+
+
+class FakeSearch:
+    """``package_search`` over ``ids`` as Solr answers the keyset walks (an ``id`` range in ``fq``,
+    ``sort=id asc``, ``rows``); counts the rounds of calls sent together."""
+
+    RANGE = re.compile(r'id:([\[{])(?:"([^"]*)"|\*) TO (?:"([^"]*)"|\*)([\]}])')
+
+    def __init__(self, ids: list[str], walks: int, rows: int, failing: str | None = None) -> None:
+        self.ids, self.rows, self.failing = sorted(ids), rows, failing
+        self.facts = ClientFacts("http://portal.example", ClientOptions(page_size=rows), walks=walks)
+        self.rounds = 0
+
+    def search(self, call: Call) -> Any:
+        assert call.action == "package_search" and call.data is not None
+        low, high = "", "\U0010ffff"
+        found = self.RANGE.search(str(call.data.get("fq") or ""))
+        matching = self.ids
+        if found:
+            opening, low_bound, high_bound, closing = found.groups()
+            matching = [i for i in matching
+                        if (low_bound is None or (i >= low_bound if opening == "[" else i > low_bound))
+                        and (high_bound is None or (i <= high_bound if closing == "]" else i < high_bound))]
+        if self.failing is not None and self.failing in matching[:call.data["rows"]]:
+            raise exc.ServerError(500, "Internal Server Error")
+        return {"count": len(matching), "results": [{"id": i} for i in matching[:call.data["rows"]]]}
+
+    def answer(self, step: Any) -> Any:
+        if step is FACTS:
+            return self.facts
+        if isinstance(step, Together):
+            self.rounds += 1
+            replies: list[Any] = []
+            for call in step.calls:
+                try:
+                    replies.append(self.search(call))
+                except exc.CkanError as error:
+                    replies.append(error)
+            return replies
+        self.rounds += 1
+        return self.search(step)
+
+
+ids_of_any_form = st.lists(st.uuids().map(str) | st.text("0123456789abcdefxyz-_", min_size=1, max_size=12),
+                           max_size=60, unique=True)
+
+
+@given(ids_of_any_form, st.integers(1, 5), st.integers(1, 7))
+def test_iter_datasets_walks_every_id_once_in_fewer_rounds(ids: list[str], walks: int, rows: int) -> None:
+    """Several id ranges walked a round at a time: every dataset once, by id within each range, and a
+    round trip per page of the largest range instead of one per page of the whole portal."""
+    portal = FakeSearch(ids, walks, rows)
+    got = [d["id"] for d in drive_iter(entities.iter_datasets(), portal.answer)]
+    assert sorted(got) == sorted(ids) and len(got) == len(set(got))
+    ranges = id_ranges(walks)
+    in_range = [[i for i in sorted(ids) if (low is None or i >= low) and (high is None or i < high)]
+                for low, high in ranges]
+    for members in in_range:
+        assert [i for i in got if i in members] == members  # by id within a range
+    pages = [len(members) // rows + 1 if members and len(members) % rows else max(1, len(members) // rows)
+             for members in in_range]
+    assert portal.rounds == max(pages)
+
+
+def test_a_failed_walk_fails_the_listing_and_the_blocking_client_walks_once() -> None:
+    ids = [f"{digit}{n}" for digit in "0123456789abcdef" for n in range(5)]
+    portal = FakeSearch(ids, walks=4, rows=3, failing="c3")
+    with pytest.raises(exc.ServerError):
+        list(drive_iter(entities.iter_datasets(), portal.answer))
+    single = FakeSearch(ids, walks=1, rows=3)
+    assert [d["id"] for d in drive_iter(entities.iter_datasets(), single.answer)] == sorted(ids)
+    assert single.rounds == len(ids) // 3 + 1

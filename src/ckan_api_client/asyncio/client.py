@@ -10,7 +10,8 @@ retries and the write protocol are those of the blocking clients::
             ...
 
 Many portals at once: one client per portal, gathered with ``asyncio.gather``; each keeps at most
-``concurrency`` requests in flight. Importing this module does not import requests.
+``concurrency`` requests in flight. ``iter_datasets`` walks four id ranges of a portal at once, so
+the datasets come by id within each range, the ranges interleaved. Importing this module does not import requests.
 """
 
 from __future__ import annotations
@@ -26,13 +27,17 @@ from ..core import entities
 from ..core.api import AsyncRunner, ClientInfo, HighLevelApi, LowLevelApi
 from ..core.calls import UploadFile, build_action_call, describe_raw_request
 from ..core.files import DownloadResult, prepared_download
-from ..core.operation import FACTS, Call, ClientFacts, _Ask
+from ..core.operation import FACTS, Call, ClientFacts, Together, _Ask
 from ..core.options import DEFAULT, ClientOptions, RetryPolicy, Secret
 from ..core.site import Capabilities
-from ..exceptions import DownloadError, InvalidInput, TransportError
+from ..exceptions import CkanError, DownloadError, InvalidInput, TransportError
 from .transport import AsyncTransport
 
 __all__ = ["AsyncCkanHighlevelClient", "AsyncCkanLowlevelClient"]
+
+WALKS_AT_ONCE = 4
+"""Id ranges ``iter_datasets`` walks at once (at most the client's ``concurrency``): a portal of P pages
+100 ms away is read in about P / 4 round trips; four pages at most are held."""
 
 
 class AsyncCkanLowlevelClient(LowLevelApi, ClientInfo, AsyncRunner):
@@ -50,16 +55,25 @@ class AsyncCkanLowlevelClient(LowLevelApi, ClientInfo, AsyncRunner):
         elif option_changes or options is not None:
             raise InvalidInput("give either a transport or options, not both")
         self.transport = transport
-        self.facts = ClientFacts(transport.base_url, transport.options)
+        self.facts = ClientFacts(transport.base_url, transport.options,
+                                 walks=min(WALKS_AT_ONCE, transport.options.concurrency))
         self._capabilities: Capabilities | None = None
 
-    async def answer(self, step: Union[Call, _Ask]) -> Any:
+    async def answer(self, step: Union[Call, _Ask, Together]) -> Any:
         if isinstance(step, Call):
             return await self.call_action(step.action, step.data, method=step.method, read_only=step.read_only,
                                           files=step.files, progress=step.progress)
+        if isinstance(step, Together):
+            return list(await asyncio.gather(*(self._answer_or_error(call) for call in step.calls)))
         if step is FACTS:
             return self.facts
         return await self.capabilities()
+
+    async def _answer_or_error(self, call: Call) -> Any:
+        try:
+            return await self.answer(call)
+        except CkanError as error:
+            return error
 
     async def capabilities(self) -> Capabilities:
         """The site's CKAN version and extensions (``status_show``, read once)."""
@@ -151,7 +165,7 @@ class AsyncCkanHighlevelClient(HighLevelApi, AsyncRunner):
             client = AsyncCkanLowlevelClient(base_url, api_key, **options)
         self.client = client
 
-    async def answer(self, step: Union[Call, _Ask]) -> Any:
+    async def answer(self, step: Union[Call, _Ask, Together]) -> Any:
         return await self.client.answer(step)
 
     def forget_resolved(self) -> None:

@@ -9,6 +9,7 @@ status → read or stream → accept; the retry decision after a failed attempt)
 from __future__ import annotations
 
 import asyncio
+import functools
 import http.cookiejar
 import logging
 import os
@@ -33,13 +34,21 @@ logger = logging.getLogger("ckan_api_client")
 T = TypeVar("T")
 
 
-def _httpx_verify(verify: bool | str) -> bool | ssl.SSLContext:
-    """httpx wants a CA bundle (a file or a folder of them) as an SSL context."""
+def _httpx_verify(verify: bool | str) -> ssl.SSLContext:
+    """httpx wants the certificates as an SSL context; one per setting and process, because building one
+    (reading the CA bundle) costs 20-100 ms of CPU: once per client would dominate a short job."""
+    return _ssl_context(verify, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.lru_cache(maxsize=16)
+def _ssl_context(verify: bool | str, cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    """The context for ``verify`` (a CA bundle file or folder, True, or False), as httpx builds it; the
+    environment's ``SSL_CERT_FILE``/``SSL_CERT_DIR`` are part of the key, so a change is seen."""
     if isinstance(verify, str):
         if os.path.isdir(verify):
             return ssl.create_default_context(capath=verify)
         return ssl.create_default_context(cafile=verify)
-    return verify
+    return httpx.create_ssl_context(verify=verify)
 
 
 def _httpx_timeout(timeout: Any) -> httpx.Timeout:

@@ -19,10 +19,10 @@ from ..core import entities
 from ..core.api import BlockingRunner, ClientInfo, HighLevelApi, LowLevelApi
 from ..core.calls import UploadFile, build_action_call, describe_raw_request
 from ..core.files import DownloadResult
-from ..core.operation import CAPABILITIES, FACTS, Call, ClientFacts, _Ask
+from ..core.operation import CAPABILITIES, FACTS, Call, ClientFacts, Together, _Ask
 from ..core.options import DEFAULT, ClientOptions, RetryPolicy, Secret
 from ..core.site import Capabilities
-from ..exceptions import InvalidInput
+from ..exceptions import CkanError, InvalidInput
 from .files import download
 from .transport import Transport
 
@@ -56,13 +56,21 @@ class CkanLowlevelClient(LowLevelApi, ClientInfo, BlockingRunner):
         self._capabilities: Capabilities | None = None
         self._lock = threading.Lock()
 
-    def answer(self, step: Union[Call, _Ask]) -> Any:
+    def answer(self, step: Union[Call, _Ask, Together]) -> Any:
         if isinstance(step, Call):
             return self.call_action(step.action, step.data, method=step.method, read_only=step.read_only,
                                     files=step.files, progress=step.progress)
+        if isinstance(step, Together):
+            return [self._answer_or_error(call) for call in step.calls]
         if step is FACTS:
             return self.facts
         return self.capabilities
+
+    def _answer_or_error(self, call: Call) -> Any:
+        try:
+            return self.answer(call)
+        except CkanError as error:
+            return error
 
     @property
     def anonymous(self) -> CkanLowlevelClient:
@@ -140,7 +148,7 @@ class CkanHighlevelClient(HighLevelApi, BlockingRunner):
             client = CkanLowlevelClient(base_url, api_key, **options)
         self.client = client
 
-    def answer(self, step: Union[Call, _Ask]) -> Any:
+    def answer(self, step: Union[Call, _Ask, Together]) -> Any:
         return self.client.answer(step)
 
     def forget_resolved(self) -> None:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, Generic, ParamSpec, TypeVar, Union, overload
 
 from . import entities, highlevel
-from .operation import Call, ClientFacts, Listing, Operation, _Ask, adrive, adrive_iter, drive, drive_iter
+from .operation import Call, ClientFacts, Listing, Operation, Together, _Ask, adrive, adrive_iter, drive, drive_iter
 from .options import ClientOptions, Secret
 
 P = ParamSpec("P")
@@ -53,7 +53,7 @@ class ClientInfo:
 class BlockingRunner:
     """Runs operations by blocking: the blocking clients implement [`answer`][ckan_api_client.core.api.BlockingRunner.answer] (one call, or a question)."""
 
-    def answer(self, step: Union[Call, _Ask]) -> Any:
+    def answer(self, step: Union[Call, _Ask, Together]) -> Any:
         """What a step of an operation gets back: the result of its call, or the answer to its question."""
         raise NotImplementedError
 
@@ -69,7 +69,7 @@ class BlockingRunner:
 class AsyncRunner:
     """Runs operations by awaiting: the async clients implement [`answer`][ckan_api_client.core.api.AsyncRunner.answer]."""
 
-    async def answer(self, step: Union[Call, _Ask]) -> Any:
+    async def answer(self, step: Union[Call, _Ask, Together]) -> Any:
         """What a step of an operation gets back: the result of its call, or the answer to its question."""
         raise NotImplementedError
 

@@ -4,7 +4,8 @@ An operation yields a [`Call`][ckan_api_client.core.operation.Call] (an action t
 its exception thrown in), [`CAPABILITIES`][ckan_api_client.core.operation.CAPABILITIES] (the site's
 [`Capabilities`][ckan_api_client.core.site.Capabilities] come back), [`FACTS`][ckan_api_client.core.operation.FACTS] (the client's
 [`ClientFacts`][ckan_api_client.core.operation.ClientFacts]: its site, options and caches), or an [`Emit`][ckan_api_client.core.operation.Emit] (an item for the caller,
-when the operation is a listing). A shell drives it: [`drive`][ckan_api_client.core.operation.drive] / [`drive_iter`][ckan_api_client.core.operation.drive_iter] with a
+when the operation is a listing), or [`Together`][ckan_api_client.core.operation.Together] (independent calls a shell may
+send at once). A shell drives it: [`drive`][ckan_api_client.core.operation.drive] / [`drive_iter`][ckan_api_client.core.operation.drive_iter] with a
 blocking answer, [`adrive`][ckan_api_client.core.operation.adrive] / [`adrive_iter`][ckan_api_client.core.operation.adrive_iter] with an awaited one. So paging, fill-ins,
 404 handling, the write protocol and the token check cannot drift between the two clients.
 """
@@ -60,10 +61,19 @@ class Emit(Generic[Item]):
     value: Item
 
 
-Step = Union[Call, _Ask, Emit[Any]]
+@dataclass(frozen=True)
+class Together:
+    """Calls that do not depend on each other: a shell may send them at once (the async client does, the
+    blocking one sends them in turn). The operation receives a list in the same order, each entry the
+    call's ``result`` or the [`CkanError`][ckan_api_client.exceptions.CkanError] it raised."""
+
+    calls: tuple[Call, ...]
+
+
+Step = Union[Call, _Ask, Together, Emit[Any]]
 Operation = Generator[Step, Any, T]
 """An operation that ends with a result of type ``T``."""
-Listing = Generator[Union[Call, _Ask, Emit[Item]], Any, None]
+Listing = Generator[Union[Call, _Ask, Together, Emit[Item]], Any, None]
 """An operation that emits items of type ``Item``, one at a time."""
 
 
@@ -75,6 +85,9 @@ class ClientFacts:
     options: ClientOptions
     resolved: dict[tuple[str, str], Any] = field(default_factory=dict)
     """Organizations and groups found by name or id (None: known not to exist), for ``resolve_*``."""
+    walks: int = 1
+    """Id ranges a full listing walks at once (see ``iter_datasets``): 1 for a blocking client, which sends
+    one request at a time; more for the async client, so a portal far away costs fewer round trips."""
     token_checked: bool = False
     """The server recognised the token (checked once per client, see ``check_token``)."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -116,8 +129,8 @@ class Stepper:
         self._failure = error
 
 
-Answer = Callable[[Union[Call, _Ask]], Any]
-AsyncAnswer = Callable[[Union[Call, _Ask]], Awaitable[Any]]
+Answer = Callable[[Union[Call, _Ask, Together]], Any]
+AsyncAnswer = Callable[[Union[Call, _Ask, Together]], Awaitable[Any]]
 
 
 def drive(operation: Operation[T], answer: Answer) -> T:

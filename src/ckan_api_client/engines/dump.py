@@ -15,6 +15,7 @@ from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
 from ..blocking.client import CkanLowlevelClient
 from ..blocking.concurrency import Runner, run_concurrently
+from ..core.entities import id_ranges
 from ..core.objects import entity_of
 from ..core.streams import TextOutput, final_path, read_jsonl
 from ..exceptions import InvalidInput
@@ -111,18 +112,6 @@ def named_records(client: CkanLowlevelClient, entity: str, output: TextOutput, i
             yield _json_line(shown), (shown if entity == "dataset" else None)
         if progress is not None:
             progress.advance(1)
-
-
-def id_ranges(count: int, after: str | None) -> list[tuple[str | None, str | None]]:
-    """Split the ids after ``after`` into ``count`` ranges at hex digits (CKAN ids are UUIDs).
-
-    Range ``(low, high)`` holds the ids ``low <= id < high`` (the first: ``after < id < high``).
-    Any string falls into exactly one range, so ids of another form are walked too, only less
-    evenly spread."""
-    cuts = [format(i * 16 // count, "x") for i in range(1, count)]
-    cuts = sorted({c for c in cuts if after is None or c > after})
-    bounds: list[str | None] = [after, *cuts, None]
-    return [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
 
 
 def walk_in_parallel(client: CkanLowlevelClient, spool_dir: Path | None, concurrency: int,
