@@ -365,6 +365,16 @@ def test_a_catalogue_of_one_page_has_a_fingerprint_a_paged_one_none(tmp_path: Pa
     one.write_text(page_of(1, range(4), None))
     with Catalog(str(one)) as changed, Catalog(str(tmp_path / "one.ttl")) as same_file:
         assert changed.fingerprint() == same_file.fingerprint() != before
+    # Our own export binds the hydra prefix, and a description may say "next": still one page.
+    worded = tmp_path / "worded.ttl"
+    worded.write_text(page_of(1, range(2), None) + '<https://example.org/ds/0> dct:description "The next survey" .\n')
+    with Catalog(str(worded)) as catalogue:
+        assert catalogue.fingerprint() is not None
+    for spelling in ('hydra:next "/p2"', '<http://www.w3.org/ns/hydra/core#nextPage> "/p2"'):
+        linked = tmp_path / "linked.ttl"
+        linked.write_text(page_of(1, range(2), None) + f"<https://example.org/catalog> {spelling} .\n")
+        with Catalog(str(linked)) as catalogue:
+            assert catalogue.fingerprint() is None, spelling
 
 
 def test_the_built_in_dcat_ap_context_says_what_the_official_one_says() -> None:

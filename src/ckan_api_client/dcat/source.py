@@ -306,9 +306,14 @@ def read_pages(source: str, *, max_size: int = DEFAULT_MAX_SIZE, contexts: Mappi
             fetcher.close()
 
 
+NEXT_PAGE_TERMS = (b":next", b"#next", b'"next"')
+"""How Hydra's ``next``/``nextPage`` is spelled in Turtle, RDF/XML, N-Triples or JSON-LD (lower case)."""
+
+
 def fingerprint_of(body: Body) -> str | None:
     """A hash of a catalogue that is this one page, or None when it may have more pages (its next pages are
-    known only by parsing): when it names Hydra and a "next" anywhere, it is taken as paged."""
+    known only by parsing): when it names Hydra and a term ``next``/``nextPage`` (``x:next``, ``…#next``, or
+    a JSON key ``"next"``), it is taken as paged. The word "next" in a text does not count."""
     digest = hashlib.sha256()
     hydra = following = False
     tail = b""
@@ -316,8 +321,9 @@ def fingerprint_of(body: Body) -> str | None:
     for chunk in chunks:
         digest.update(chunk)
         window = (tail + chunk).lower()
-        hydra, following = hydra or b"hydra" in window, following or b"next" in window
-        tail = chunk[-8:]
+        hydra = hydra or b"hydra" in window
+        following = following or any(term in window for term in NEXT_PAGE_TERMS)
+        tail = chunk[-16:]
     return None if hydra and following else digest.hexdigest()
 
 
