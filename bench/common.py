@@ -72,12 +72,18 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - started
 
 
+def shown(cmd: list[str]) -> str:
+    """A command line to print: the value after ``--token``, ``-a`` or ``--apikey`` masked."""
+    masked = [("***" if i and cmd[i - 1] in ("--token", "-a", "--apikey") else part) for i, part in enumerate(cmd)]
+    return " ".join(masked)
+
+
 def run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     # ckanapi starts its worker processes as "ckanapi" from PATH: put its venv first.
     env = dict(os.environ, PATH=f"{CKANAPI.parent}{os.pathsep}{os.environ.get('PATH', '')}")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, **kwargs)
     if proc.returncode not in (0, 3):
-        raise SystemExit(f"failed: {' '.join(cmd[:4])}...\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        raise SystemExit(f"failed: {shown(cmd[:4])}...\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     return proc
 
 
@@ -160,7 +166,7 @@ def cli_measured(args: list[str], stdin: Any = None, stdout: Path | None = None
         text = proc.stdout if out is None else last_line_of(out)
     tail = json.loads(proc.stderr.strip().splitlines()[-1]) if proc.stderr.strip() else {"exit": proc.returncode}
     if tail["exit"] not in (0, 3):
-        raise SystemExit(f"{' '.join(args[:6])} failed ({tail['exit']}): {proc.stderr[-2000:]}")
+        raise SystemExit(f"{shown(args[:6])} failed ({tail['exit']}): {proc.stderr[-2000:]}")
     summary = json.loads(text.strip().splitlines()[-1])
     return summary, seconds, float(tail["peak_mib"])
 

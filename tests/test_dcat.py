@@ -213,6 +213,27 @@ def test_a_large_catalogue_is_read_from_disk_to_the_same_datasets(fmt: str, tmp_
     assert not list(tmp_path.glob("dcat-*")), "temporary files left behind"
 
 
+def test_the_disk_store_keeps_a_repeated_triple_once() -> None:
+    """A catalogue written a dataset at a time repeats shared triples (a media type's, a licence's) once per
+    dataset; kept each time, looking up that subject would read them all: the lookups of 100,000 datasets
+    grew with the catalogue (O(n²), hours for P11). Kept once, a lookup stays a lookup."""
+    from rdflib import Literal, URIRef
+    from rdflib.namespace import DCTERMS, RDF
+
+    from ckan_api_client.dcat.store import disk_graph
+
+    graph = disk_graph()
+    csv = URIRef("http://publications.europa.eu/resource/authority/file-type/CSV")
+    for i in range(500):
+        graph.add((csv, RDF.type, DCTERMS.MediaTypeOrExtent))
+        graph.add((URIRef(f"https://example.org/d/{i}"), DCTERMS.title, Literal(f"d{i}")))
+    assert list(graph.triples((csv, None, None))) == [(csv, RDF.type, DCTERMS.MediaTypeOrExtent)]
+    assert len(graph) == 501
+    assert graph.store._db.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 501  # type: ignore[attr-defined]
+    assert len(list(graph.triples((None, DCTERMS.title, None)))) == 500
+    graph.close()
+
+
 def test_turtle_fed_in_chunks_keeps_labels_prefixes_and_literals_that_end_lines_in_dots(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ckan_api_client.dcat import source, store

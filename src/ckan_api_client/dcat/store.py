@@ -53,8 +53,10 @@ def _decode(text: str) -> Node:
 
 
 class DiskStore(Store):
-    """A triple store in a temporary SQLite file (deleted on close): adds are batched, lookups by
-    subject or by predicate and object use an index built once, on the first lookup after adding."""
+    """A triple store in a temporary SQLite file (deleted on close): adds are batched and kept once (a
+    catalogue written a dataset at a time repeats shared triples, such as a media type's, once per
+    dataset: kept each time, one subject's lookup would grow with the catalogue); lookups by subject
+    use the table's key, by predicate and object an index built on the first lookup after adding."""
 
     def __init__(self, directory: str | None = None) -> None:
         super().__init__()
@@ -62,7 +64,8 @@ class DiskStore(Store):
         self._file.close()
         self._db = sqlite3.connect(self._file.name, check_same_thread=False)
         self._db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-16000;"
-                               "CREATE TABLE t (s TEXT NOT NULL, p TEXT NOT NULL, o TEXT NOT NULL);")
+                               "CREATE TABLE t (s TEXT NOT NULL, p TEXT NOT NULL, o TEXT NOT NULL, PRIMARY KEY (s, p, o))"
+                               " WITHOUT ROWID;")
         self._pending: list[tuple[str, str, str]] = []
         self._indexed = False
         self._prefixes: dict[str, URIRef] = {}
@@ -81,15 +84,14 @@ class DiskStore(Store):
 
     def _flush(self) -> None:
         if self._pending:
-            self._db.executemany("INSERT INTO t VALUES (?, ?, ?)", self._pending)
+            self._db.executemany("INSERT OR IGNORE INTO t VALUES (?, ?, ?)", self._pending)
             self._pending.clear()
             self._indexed = False
 
     def _ready(self) -> None:
         self._flush()
         if not self._indexed:
-            self._db.executescript("CREATE INDEX IF NOT EXISTS by_s ON t (s);"
-                                   "CREATE INDEX IF NOT EXISTS by_po ON t (p, o);")
+            self._db.execute("CREATE INDEX IF NOT EXISTS by_po ON t (p, o)")
             self._indexed = True
 
     # ------------------------------------------------------------------ reading
@@ -102,13 +104,16 @@ class DiskStore(Store):
             if node is not None:
                 where.append(f"{column} = ?")
                 args.append(_encode(node))
-        sql = "SELECT DISTINCT s, p, o FROM t" + (" WHERE " + " AND ".join(where) if where else "")
+        # The key whenever the subject is known: left to itself, SQLite (no statistics) may pick the
+        # (p, o) index for ``s = ? AND p = ?`` and walk every triple of a common predicate.
+        index = " INDEXED BY by_po" if triple_pattern[0] is None and triple_pattern[1] is not None else ""
+        sql = f"SELECT s, p, o FROM t{index}" + (" WHERE " + " AND ".join(where) if where else "")
         for s, p, o in self._db.execute(sql, args).fetchall():
             yield (_decode(s), _decode(p), _decode(o)), iter(())
 
     def __len__(self, context: Any = None) -> int:
         self._ready()
-        return int(self._db.execute("SELECT COUNT(*) FROM (SELECT DISTINCT s, p, o FROM t)").fetchone()[0])
+        return int(self._db.execute("SELECT COUNT(*) FROM t").fetchone()[0])
 
     def contexts(self, triple: Any = None) -> Generator[Graph, None, None]:
         yield from ()
