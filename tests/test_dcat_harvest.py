@@ -24,7 +24,7 @@ from ckan_api_client.engines.harvest import Harvest
 from ckan_api_client.testing import discard, unique_name
 from ckan_stack_plugin import Factory, Stack
 from cli_runner import cli
-from test_dcat import DEPOSITAR, EXAMPLES, EXAMPLES_CONTEXT, MALFORMED, WITHOUT_DATASETS, depositar
+from test_dcat import DEPOSITAR, EXAMPLES, EXAMPLES_CONTEXT, WITHOUT_DATASETS, depositar
 
 
 def harvested(client: CkanLowlevelClient, name: str) -> dict[str, dict[str, Any]]:
@@ -43,7 +43,7 @@ def purge_harvest(client: CkanLowlevelClient, name: str) -> None:
         pass
 
 
-HARVESTABLE = [e for e in EXAMPLES if e.name not in MALFORMED and e.name not in WITHOUT_DATASETS]
+HARVESTABLE = [e for e in EXAMPLES if e.name not in WITHOUT_DATASETS]
 
 
 def test_every_published_example_harvests_then_writes_nothing(client: CkanLowlevelClient, factory: Factory,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -30,7 +31,9 @@ from .store import LARGE_PAGE, disk_graph, parse_turtle_chunks
 from .contexts import KNOWN_CONTEXTS
 from .vocab import DCAT, HYDRA
 
-__all__ = ["SourceError", "Page", "Body", "Fetcher", "DEFAULT_MAX_SIZE", "read_pages", "fingerprint_of", "detect_format",
+logger = logging.getLogger("ckan_api_client")
+
+__all__ = ["SourceError", "repair_turtle", "Page", "Body", "Fetcher", "DEFAULT_MAX_SIZE", "read_pages", "fingerprint_of", "detect_format",
            "KNOWN_CONTEXTS"]
 
 DEFAULT_MAX_SIZE = 200 * 1024 * 1024
@@ -133,6 +136,44 @@ def _one_line(error: Exception) -> str:
     return (f"line {line.group(1)}: " if line and "line" not in text[:20] else "") + text[:300]
 
 
+_TURTLE_SKIPPED = re.compile(r'<[^>\s]*>|"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"'
+                             r"|'(?:[^'\\\n]|\\.)*'|#[^\n]*")
+"""What a repair of Turtle leaves alone: IRIs, strings and comments."""
+_SLASHED_NAME = re.compile(r"(?<![\w:\\])([A-Za-z][\w-]*)?:([\w-][\w.\-/]*[\w-])")
+_PREFIX_WITHOUT_DOT = re.compile(r"^(\s*@(?:prefix|base)\b[^\n]*>)[ \t]*$", re.MULTILINE)
+
+
+def repair_turtle(text: str) -> tuple[str, list[str]]:
+    """Turtle with two slips common in published catalogues mended, and what was mended: an ``@prefix`` or
+    ``@base`` line without its final ``.``, and a ``/`` in a prefixed name (``ex:a/b``, to be written
+    ``ex:a\\/b``). Both are errors to a conformant parser; their meaning is not in doubt."""
+    said: list[str] = []
+
+    def dot(match: re.Match[str]) -> str:
+        said.append(f"line {text.count(chr(10), 0, match.start()) + 1}: an @prefix without its final '.'")
+        return match.group(1) + " ."
+
+    text = _PREFIX_WITHOUT_DOT.sub(dot, text)
+    parts, last = [], 0
+    for kept in _TURTLE_SKIPPED.finditer(text):
+        parts.append(("code", last, text[last:kept.start()]))
+        parts.append(("kept", kept.start(), kept.group()))
+        last = kept.end()
+    parts.append(("code", last, text[last:]))
+    out = []
+    for kind, start, part in parts:
+        if kind == "code" and "/" in part:
+            def escaped(match: re.Match[str], start: int = start, part: str = part) -> str:
+                if "/" not in match.group(2):
+                    return match.group()
+                line = text.count("\n", 0, start + match.start()) + 1
+                said.append(f"line {line}: a '/' in the prefixed name {match.group()}")
+                return f"{match.group(1) or ''}:{match.group(2).replace('/', chr(92) + '/')}"
+            part = _SLASHED_NAME.sub(escaped, part)
+        out.append(part)
+    return "".join(out), said
+
+
 def parse_rdf(body: Body, fmt: str, where: str, contexts: Mapping[str, Any]) -> Graph:
     """An RDF document as a graph; [`SourceError`][ckan_api_client.dcat.source.SourceError] (naming the line) when it is malformed.
 
@@ -157,7 +198,27 @@ def parse_rdf(body: Body, fmt: str, where: str, contexts: Mapping[str, Any]) -> 
         raise
     except Exception as error:  # rdflib raises many kinds (BadSyntax, SAXParseException, ValueError, ...)
         graph.close()
-        raise SourceError(f"{where} is not well-formed {fmt}: {_one_line(error)}") from None
+        repaired = _repaired(body, where) if fmt == "turtle" and not on_disk else None
+        if repaired is None:
+            raise SourceError(f"{where} is not well-formed {fmt}: {_one_line(error)}") from None
+        return repaired
+    return graph
+
+
+def _repaired(body: Body, where: str) -> Graph | None:
+    """The Turtle document parsed after [`repair_turtle`][ckan_api_client.dcat.source.repair_turtle], each
+    repair said as a warning; None when nothing was mended or it is still not well-formed."""
+    text, said = repair_turtle(body.read().decode("utf-8", errors="replace"))
+    if not said:
+        return None
+    graph = Graph()
+    try:
+        graph.parse(data=text, format="turtle", publicID=where)
+    except Exception:  # still malformed: the original error is the one to tell
+        graph.close()
+        return None
+    for what in said:
+        logger.warning("%s is not well-formed Turtle, read as meant: %s", where, what)
     return graph
 
 
