@@ -392,7 +392,8 @@ class MirrorRun:
 
     def write_group(self, kind: str, how: str, payload: dict[str, Any], source: Mapping[str, Any]) -> Any:
         """``{kind}_create`` or ``_patch``; an image uploaded to the source is copied as a file. An image
-        that cannot be fetched does not hold the organization back: it is reported on its own."""
+        that cannot be fetched does not hold the organization back: one the source does not have (404) is
+        said (nothing a later run could copy), another error is a failure of its own."""
         if not _uploaded_image(source):
             return self.destination.call_action(f"{kind}_{how}", payload)
         with tempfile.TemporaryDirectory(prefix="ckan-mirror-") as tmp:
@@ -400,7 +401,12 @@ class MirrorRun:
             try:
                 path = self.source.download_resource(image, Path(tmp) / _file_name(str(source["image_url"])))
             except CkanError as error:
-                self.report.add(Failure.of(f"copy image of {kind}", str(source["name"]), error))
+                if isinstance(error, NotFound):
+                    self.report.count("images missing at the source")
+                    self.report.note(Failure("note", f"copy image of {kind}", str(source["name"]),
+                                             f"the source has no file at its image_url ({error})"))
+                else:
+                    self.report.add(Failure.of(f"copy image of {kind}", str(source["name"]), error))
                 return self.destination.call_action(f"{kind}_{how}", {**payload, "image_url": ""})
             fields = {k: v for k, v in payload.items() if not isinstance(v, (list, dict))}
             result = self.destination.call_action(f"{kind}_{how}", fields, files={"image_upload": path.path})
