@@ -289,8 +289,14 @@ def test_iter_datasets_large_pages(client: CkanLowlevelClient, paged_datasets: d
     total = client.call_action("package_search", {"rows": 0, "include_private": True})["count"]
     before = client.transport.stats.requests
     ids = [d["id"] for d in client.iter_datasets()]
-    # Pages of 1,000 (CKAN's rows_max): one for a test site, two after scripts/demo's 1,839 records.
-    assert client.transport.stats.requests - before == max(1, math.ceil(total / 1000))
+    # Pages of 1,000 (CKAN's rows_max): one for a test site, two after scripts/demo's 1,839 records; the
+    # async client walks its id ranges at once, a page (or an empty answer) for each at least.
+    sent = client.transport.stats.requests - before
+    walks = client.facts.walks
+    if walks == 1:
+        assert sent == max(1, math.ceil(total / 1000))
+    else:
+        assert walks <= sent <= total // 1000 + walks
     assert set(paged_datasets["public"]) <= set(ids)
 
 
