@@ -20,7 +20,7 @@ organization keeps its members.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 from .. import exceptions as exc
 from ..exceptions import BadApiError, CkanError, InvalidInput, NotFound
@@ -184,13 +184,28 @@ def id_ranges(count: int, after: str | None = None) -> list[tuple[str | None, st
     return [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
 
 
+class RangeBounds(TypedDict):
+    """The bounds ``search_pages`` takes for one id range."""
+
+    after: str | None
+    start: str | None
+    before: str | None
+
+
+def range_bounds(ranges: list[tuple[str | None, str | None]], index: int) -> RangeBounds:
+    """``search_pages`` bounds of range ``index`` of [`id_ranges`][ckan_api_client.core.entities.id_ranges]:
+    the first starts after its low id (exclusive, a resume point), the others at theirs (inclusive)."""
+    low, high = ranges[index]
+    return {"after": low, "start": None, "before": high} if index == 0 else \
+        {"after": None, "start": low, "before": high}
+
+
 def pages_in_rounds(ranges: list[tuple[str | None, str | None]], rows: int) -> Listing[list[dict[str, Any]]]:
     """Pages of one keyset walk per id range, a round at a time: each round asks every unfinished walk
     for its next page [`Together`][ckan_api_client.core.operation.Together], then emits the pages in
     range order. A portal of P pages costs about P / len(ranges) round trips instead of P; at most one
     page per range is held. The order is by id within each range, the ranges interleaved by round."""
-    walks = [Stepper(search_pages(None, rows, after=low if i == 0 else None, start=None if i == 0 else low,
-                                  before=high)) for i, (low, high) in enumerate(ranges)]
+    walks = [Stepper(search_pages(None, rows, **range_bounds(ranges, i))) for i in range(len(ranges))]
     waiting: dict[int, Any] = {i: walk.next() for i, walk in enumerate(walks)}
     while waiting:
         order = sorted(waiting)

@@ -15,7 +15,7 @@ from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
 from ..blocking.client import CkanLowlevelClient
 from ..blocking.concurrency import Runner, run_concurrently
-from ..core.entities import id_ranges
+from ..core.entities import id_ranges, range_bounds
 from ..core.objects import entity_of
 from ..core.streams import TextOutput, final_path, read_jsonl
 from ..exceptions import InvalidInput
@@ -129,10 +129,8 @@ def walk_in_parallel(client: CkanLowlevelClient, spool_dir: Path | None, concurr
 
     def walk(bounds: tuple[str | None, str | None]) -> IO[str]:
         spool = tempfile.TemporaryFile("w+", encoding="utf-8", dir=spool_dir, prefix=".dump-")
-        first = bounds == ranges[0]  # only the first range starts after the resume point, exclusive
         for page in client.search_pages(None, rows, fq=fq, include_private=include_private,
-                                        after=bounds[0] if first else None, start=None if first else bounds[0],
-                                        before=bounds[1]):
+                                        **range_bounds(ranges, ranges.index(bounds))):
             if walks.stopping.is_set():
                 break  # another range failed, or the dump was stopped: this walk is not needed
             for dataset in page:
