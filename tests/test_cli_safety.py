@@ -74,12 +74,14 @@ def test_every_long_command_shows_progress_on_a_terminal(ckan_stack: Stack, fact
 # ------------------------------------------------------------------ the token
 
 
-def test_a_token_the_site_does_not_know_is_an_error_before_any_work(ckan_stack: Stack, factory: Factory,
+def test_a_token_the_site_does_not_know_is_an_error_before_anything_is_written(ckan_stack: Stack, factory: Factory,
                                                                     tmp_path: Path) -> None:
     private = factory.make_dataset(private=True)
     backup = tmp_path / "backup.jsonl"
     wrong = {"CKAN_API_TOKEN": "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.e30.not-a-real-token"}
+    # The dump checks the token while its first pages come: still nothing written, not even to stdout.
     for args in (["dump", "datasets", "--all", "--include-private", "-o", str(backup)],
+                 ["dump", "datasets", "--all", "--include-private", "-o", "-"],
                  ["action", "package_show", f"id={private['id']}"],
                  ["delete", "datasets", private["id"]]):
         run = cli(ckan_stack, *args, env=wrong, check=1)
