@@ -99,21 +99,32 @@ class LatencyProxy:
         try:
             self._loop.run_forever()
         finally:
+            # Connections the client kept open end here, with the loop still running: nothing is left to
+            # be finalized (and fail) against a closed loop at exit.
             server.close()
+            pending = asyncio.all_tasks(self._loop)
+            for task in pending:
+                task.cancel()
+            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self._loop.close()
 
     async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        await asyncio.sleep(self.rtt)  # the handshake: one round trip before anything goes through
         try:
+            await asyncio.sleep(self.rtt)  # the handshake: one round trip before anything goes through
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
-        except OSError:
+        except (OSError, asyncio.CancelledError):
             client_writer.close()
             return
         half = self.rtt / 2
         to_server = Shaper(upstream_writer, half, self.bandwidth)
         to_client = Shaper(client_writer, half, self.bandwidth)
-        await asyncio.gather(self._pump(client_reader, to_server), self._pump(upstream_reader, to_client),
-                             to_server.run(), to_client.run())
+        try:
+            await asyncio.gather(self._pump(client_reader, to_server), self._pump(upstream_reader, to_client),
+                                 to_server.run(), to_client.run())
+        except asyncio.CancelledError:  # the proxy stops: this connection ends with it (not an error)
+            client_writer.close()
+            upstream_writer.close()
 
     @staticmethod
     async def _pump(reader: asyncio.StreamReader, shaper: Shaper) -> None:
