@@ -137,10 +137,11 @@ def p1_full_read(site: dict[str, str], workdir: Path, runs: int) -> None:
     report("P1", label("ours dump datasets --all"), ours, "s", "ckanapi search", search)
     report("P1", label("ours dump vs floor (time ratio)"), ours / bare, "x", None, None, "(target: <= 1.3)")
     if not NET.rtt:
-        LOOPBACK["P1"] = ours
+        LOOPBACK["P1"], LOOPBACK["P1 floor"] = ours, bare
     elif "P1" in LOOPBACK:
         report("P1", label("ours dump vs ours on loopback (time ratio)"), ours / LOOPBACK["P1"], "x", None, None,
                "(target: <= 1.2)")
+        report("P1", label("floor vs floor on loopback (time ratio)"), bare / LOOPBACK["P1 floor"], "x")
 
 
 FLOOR_CODE = """
@@ -522,6 +523,28 @@ sites, mode = json.loads(sys.argv[1]), sys.argv[2]
 async def read(url, token):
     async with AsyncCkanLowlevelClient(url, token) as client:
         return sum([1 async for _ in client.iter_datasets()])
+async def bare_read(url, token):
+    # The floor: the same four id ranges walked at once with a bare httpx.AsyncClient and json, nothing else.
+    import httpx
+    from ckan_api_client.core.entities import id_ranges
+    async with httpx.AsyncClient(timeout=60) as session:
+        async def walk(low, high, first):
+            count, last = 0, None
+            while True:
+                after = last or (low if first else None)
+                opening = '{"%s"' % after if after else ('["%s"' % low if low else "[*")
+                query = {"q": "*:*", "sort": "id asc", "rows": 1000, "include_private": True,
+                         "fq": "id:%s TO %s" % (opening, '"%s"}' % high if high else "*]")}
+                response = await session.post(url + "/api/3/action/package_search", json=query,
+                                              headers={"Authorization": token})
+                response.raise_for_status()
+                page = json.loads(response.content)["result"]["results"]
+                count += len(page)
+                if len(page) < 1000:
+                    return count
+                last = page[-1]["id"]
+        ranges = id_ranges(4)
+        return sum(await asyncio.gather(*(walk(low, high, i == 0) for i, (low, high) in enumerate(ranges))))
 async def warm(url, token):
     async with AsyncCkanLowlevelClient(url, token) as client:
         await client.call_action("status_show")
@@ -537,15 +560,15 @@ if mode == "sync":
     for url, token in sites:
         with CkanLowlevelClient(url, token) as client:
             counts.append(sum(1 for _ in client.iter_datasets()))
-elif mode == "alone":
+elif mode in ("alone", "bare-alone"):
     counts = []
     for url, token in sites:
         began = time.perf_counter()
-        counts.append(asyncio.run(read(url, token)))
+        counts.append(asyncio.run((bare_read if mode == "bare-alone" else read)(url, token)))
         alone.append(time.perf_counter() - began)
 else:
     async def main():
-        return await asyncio.gather(*(read(url, token) for url, token in sites))
+        return await asyncio.gather(*((bare_read if mode == "bare" else read)(url, token) for url, token in sites))
     counts = asyncio.run(main())
 print(json.dumps({"seconds": time.perf_counter() - started, "counts": list(counts), "slowest_alone": max(alone or [0])}))
 """
@@ -582,7 +605,8 @@ def p9_three_portals(site: dict[str, str], records_file: Path, records: list[dic
         for kind, portals in (("replayed", replayed), ("real stacks", real)):
             with remote(*portals) as reached:
                 sites = json.dumps([(p["CKAN_URL"], p["CKAN_API_TOKEN"]) for p in reached])
-                results: dict[str, list[dict[str, Any]]] = {"sync": [], "async": [], "alone": []}
+                modes = ["sync", "async", "alone", *(["bare", "bare-alone"] if kind == "replayed" else [])]
+                results: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
                 for _ in range(runs):
                     for mode in results:
                         results[mode].append(json.loads(run([sys.executable, "-c", P9_READ, sites, mode]).stdout))
@@ -596,6 +620,13 @@ def p9_three_portals(site: dict[str, str], records_file: Path, records: list[dic
                    one_after_another, "(target: >= 2.5x)" if kind == "replayed" else "")
             report("P9", label(f"{kind}: three at once vs slowest alone (time ratio)"), at_once / slowest, "x",
                    None, None, "(target: <= 1.2)" if kind == "replayed" else "")
+            if kind == "replayed":  # the floor: what bare httpx + json reach on the same pages, at once and alone
+                bare_at_once = statistics.median(r["seconds"] for r in results["bare"])
+                bare_alone = statistics.median(r["slowest_alone"] for r in results["bare-alone"])
+                report("P9", label("replayed: bare httpx + json, three at once"), bare_at_once, "s")
+                report("P9", label("replayed: bare httpx + json, slowest alone"), bare_alone, "s")
+                report("P9", label("replayed: bare, three at once vs slowest alone"), bare_at_once / bare_alone, "x")
+                report("P9", label("replayed: ours at once vs bare at once (time ratio)"), at_once / bare_at_once, "x")
 
 
 def main() -> None:
