@@ -88,6 +88,20 @@ def test_a_token_the_site_does_not_know_is_an_error_before_anything_is_written(c
         assert "token is not valid" in run.stderr and run.stdout == ""
     assert not backup.exists() and not Path(str(backup) + ".part").exists()
 
+    # sync and mirror check the token alongside their reads (and the mirror's two portals at once): the same
+    # error, and nothing written on the portal.
+    name = unique_name("wrong-token")
+    source = tmp_path / "source.jsonl"
+    source.write_text(json.dumps({"id": name, "name": name, "title": "t"}) + "\n")
+    sync = cli(ckan_stack, "sync", str(source), "--source-name", name, env=wrong, check=1)
+    assert "token is not valid" in sync.stderr and sync.stdout == ""
+    for sides in (["--from-token", wrong["CKAN_API_TOKEN"]], ["--to-token", wrong["CKAN_API_TOKEN"]]):
+        mirror = cli(ckan_stack, "mirror", "--from", ckan_stack.url, *sides, "--fq", f"name:{name}",
+                     "--state", str(tmp_path / "mirror.sqlite"), check=1)
+        assert "token is not valid" in mirror.stderr and mirror.stdout == ""
+    with ckan_stack.client() as client:
+        assert client.call_action("package_search", {"fq": f"name:{name}", "include_private": True})["count"] == 0
+
     # A real user's token (not a sysadmin) is recognised; the library's bulk engine checks too.
     user = factory.make_user()
     cli(ckan_stack, "dump", "datasets", "--all", "-o", str(backup), env={"CKAN_API_TOKEN": user["token"]})
@@ -311,8 +325,10 @@ def test_reports_tell_the_whole_truth(ckan_stack: Stack, client: CkanLowlevelCli
     summary = json.loads(run.stdout)
     assert summary["counts"]["files downloaded"] == 1 and summary["failed"] == 1
     assert summary["retries"] == 2  # the flaky file's two 503s; the dead link is not retried
-    assert summary["requests"] == 5  # package_show, three tries of the flaky file, one of the dead link
-    assert summary["seconds"] >= 0.8  # the rate limit spaces those 5 requests over 0.8 s at least: files counted
+    # The token check's two reads (made by the dump, alongside its first reads), package_show, three tries of
+    # the flaky file, one of the dead link.
+    assert summary["requests"] == 7
+    assert summary["seconds"] >= 1.2  # the rate limit spaces those 7 requests over 1.2 s at least: files counted
     assert run.stderr.count("no-such-host.invalid") == 1
     assert [p for p in files.iterdir() if p.is_dir() and not any(p.iterdir())] == []
 

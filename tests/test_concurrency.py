@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from ckan_api_client.blocking.concurrency import Runner, run_concurrently
+from ckan_api_client.blocking.concurrency import Runner, alongside, run_concurrently, until_failed
 
 
 def test_bounds_the_work_in_flight_and_keeps_going() -> None:
@@ -81,3 +81,30 @@ def test_a_fatal_error_stops_the_run_and_reaches_the_caller() -> None:
 def test_a_bad_concurrency_is_refused() -> None:
     with pytest.raises(ValueError):
         list(run_concurrently([1], lambda n: n, concurrency=0))
+
+
+def test_a_call_alongside_stops_a_long_read_as_soon_as_it_fails() -> None:
+    """The engines check a token while they read: a refusal ends the read at the next record, not at its end."""
+    refused = threading.Event()
+
+    def check() -> None:
+        refused.wait(5)
+        raise PermissionError("token refused")
+
+    def records() -> itertools.count[int]:
+        for n in itertools.count():
+            if n == 3:
+                refused.set()
+                time.sleep(0.2)  # the check fails while record 3 is read: it is not handed on
+            yield n
+
+    read = []
+    with pytest.raises(PermissionError, match="token refused"):
+        with alongside(check) as checked:
+            for n in until_failed(records(), checked):
+                read.append(n)
+    assert read == [0, 1, 2]  # an endless source, stopped
+
+    with alongside(lambda: 42) as answered:
+        assert list(until_failed(range(5), answered)) == [0, 1, 2, 3, 4]
+        assert answered.result() == 42

@@ -10,16 +10,20 @@ It stops handing out work, and cancels every task still queued, when the caller 
 (closes the generator, breaks out of its loop, or is interrupted), when a worker raises a fatal
 error (re-raised to the caller), or on ``KeyboardInterrupt``. Workers already running finish
 their current call; a long worker can watch `Runner.stopping` to end early.
+
+[`alongside`][ckan_api_client.blocking.concurrency.alongside] runs one call while the caller goes on (the
+engines check a token while they read, instead of before: two round trips fewer on a distant portal).
 """
 
 from __future__ import annotations
 
 import collections
 import threading
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Callable, Generic, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
-__all__ = ["run_concurrently", "Runner"]
+__all__ = ["alongside", "run_concurrently", "Runner", "until_failed"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -98,3 +102,21 @@ def run_concurrently(tasks: Iterable[T], worker: Callable[[T], R], *, concurrenc
     consuming or a worker raises one of the ``fatal`` exception types.
     """
     return iter(Runner(tasks, worker, concurrency=concurrency, ordered=ordered, fatal=fatal))
+
+
+@contextmanager
+def alongside(call: Callable[[], R]) -> Iterator["Future[R]"]:
+    """Run ``call`` in a thread while the block goes on; the block takes ``.result()`` where it needs the
+    outcome (the call's error is raised there). Leaving the block waits for the call to end."""
+    with ThreadPoolExecutor(1, thread_name_prefix="ckan-alongside") as pool:
+        yield pool.submit(call)
+
+
+def until_failed(items: Iterable[T], call: "Future[Any]") -> Iterator[T]:
+    """``items`` one by one, stopped with the error of ``call`` (run
+    [`alongside`][ckan_api_client.blocking.concurrency.alongside]) as soon as it has failed: a long read
+    learns of a refused token at once, not at its end."""
+    for item in items:
+        if call.done() and call.exception() is not None:
+            call.result()
+        yield item

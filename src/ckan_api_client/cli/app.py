@@ -46,17 +46,21 @@ class Settings:
     config: Path = field(default_factory=default_config)
     _client: CkanLowlevelClient | None = None
 
-    def client(self) -> CkanLowlevelClient:
+    def client(self, *, check_token: bool = True) -> CkanLowlevelClient:
+        """The client of ``--url``/``--token``. ``check_token=False`` for a command whose engine checks the
+        token itself, alongside its first reads (dump, sync, mirror)."""
         if self._client is None:
             if not self.url:
                 raise click.UsageError("no CKAN URL: give --url, set CKAN_URL, or use a --profile")
-            self._client = self.connect(self.url, self.token)
+            self._client = self.connect(self.url, self.token, check_token=False)
+        if check_token:
+            self._client.check_token()  # once per client
         return self._client
 
-    def connect(self, url: str, token: str | None, url_flag: str = "--url",
-                token_flag: str = "--token") -> CkanLowlevelClient:
-        """A client with the global options, its token checked (one the site does not know would act as
-        anonymous). A malformed URL or token is one line naming the flag it came from."""
+    def connect(self, url: str, token: str | None, url_flag: str = "--url", token_flag: str = "--token", *,
+                check_token: bool = True) -> CkanLowlevelClient:
+        """A client with the global options, its token checked unless told (one the site does not know would
+        act as anonymous). A malformed URL or token is one line naming the flag it came from."""
         try:
             site_root(url)
         except InvalidInput as error:
@@ -66,17 +70,19 @@ class Settings:
         except InvalidInput as error:
             raise click.UsageError(f"{token_flag}: {error}") from None
         client = CkanLowlevelClient(url, options=options)
-        client.check_token()
+        if check_token:
+            client.check_token()
         return client
 
-    def site(self, ref: str, token: str | None, flag: str) -> CkanLowlevelClient:
+    def site(self, ref: str, token: str | None, flag: str, *, check_token: bool = True) -> CkanLowlevelClient:
         """A client for a site given as a URL or as the name of a profile (whose token a given one overrides)."""
         if "://" in ref:
-            return self.connect(ref, token, flag, f"{flag}-token")
+            return self.connect(ref, token, flag, f"{flag}-token", check_token=check_token)
         values = read_profile(self.config, ref)
         if not values.get("url"):
             raise click.UsageError(f"profile {ref} has no url in {self.config}")
-        return self.connect(values["url"], token or values.get("token"), f"{flag} {ref} (its url)", f"{flag}-token")
+        return self.connect(values["url"], token or values.get("token"), f"{flag} {ref} (its url)", f"{flag}-token",
+                            check_token=check_token)
 
 
 def read_profile(config: Path, name: str) -> dict[str, str]:

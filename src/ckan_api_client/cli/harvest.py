@@ -70,7 +70,7 @@ def sync(settings: Settings, source: Path, source_name: str, source_id_field: st
     """
     if no_state and state_path is not None:
         raise click.UsageError("--state and --no-state exclude each other")
-    engine = SynchronizationClient(settings.client(), source_name, default_organization=default_organization,
+    engine = SynchronizationClient(settings.client(check_token=False), source_name,  # it checks while it reads default_organization=default_organization,
                                    organization_strategy=organization_strategy,  # type: ignore[arg-type]
                                    group_strategy=group_strategy,  # type: ignore[arg-type]
                                    concurrency=settings.jobs, source_id=source_id_field, max_delete=max_delete,
@@ -129,11 +129,15 @@ def mirror(settings: Settings, source: str, from_token: str | None, destination:
       ckan-api-client mirror --from https://old.example.org --to https://new.example.org \\
           --to-token $NEW_TOKEN --include-private --from-token $OLD_TOKEN
     """
-    target = settings.site(destination, to_token or settings.token, "--to") if destination else settings.client()
-    job = Mirror(settings.site(source, from_token, "--from"), target, name=name, include_private=include_private,
-                 fq=fq, organization=organization, datastore=datastore, files=files, concurrency=settings.jobs,
-                 state=state_path or True, max_delete=max_delete, retry_conflicts=retry_conflicts,
-                 refresh_groups=refresh_groups)
+    if destination is None and to_token is not None:
+        destination = settings.url  # --to-token without --to: the destination is --url, with that token
+    # The mirror checks both tokens itself, at once.
+    target = (settings.site(destination, to_token or settings.token, "--to", check_token=False) if destination
+              else settings.client(check_token=False))
+    job = Mirror(settings.site(source, from_token, "--from", check_token=False), target, name=name,
+                 include_private=include_private, fq=fq, organization=organization, datastore=datastore,
+                 files=files, concurrency=settings.jobs, state=state_path or True, max_delete=max_delete,
+                 retry_conflicts=retry_conflicts, refresh_groups=refresh_groups)
     with logged_report(error_log) as report, progress_bar(settings, "mirror", unit="datasets") as bar:
         job.run(dry_run=dry_run, progress=steps_shown(dry_run, bar), report=report)
     return finish(report, settings)

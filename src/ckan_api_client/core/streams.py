@@ -188,6 +188,7 @@ class TextOutput:
         self.part = part_path(path)
         self._gz = target.name.endswith(".gz")
         source = self.part if self.part.exists() else target if target.exists() else None
+        self._part_is_new = source is None
         fresh = self.part.with_name(self.part.name + ".new")
         self._fh = self._open(fresh)
         if resume and source is not None:
@@ -241,6 +242,13 @@ class TextOutput:
     def abandon(self) -> None:
         """Stop early: what was written stays in the ``.part`` file, for a resume."""
         self._close()
+
+    def discard(self) -> None:
+        """Stop before anything was written: a ``.part`` this output made is removed (one from an earlier
+        run stays as it was)."""
+        self._close()
+        if self.part is not None and self._part_is_new and self.kept_count == 0:
+            self.part.unlink(missing_ok=True)
 
     def _close(self) -> None:
         if self._fh is sys.stdout:

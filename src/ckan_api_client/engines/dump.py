@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import tempfile
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
+from contextlib import closing
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator, Mapping
+from typing import IO, Any, Callable, Generator, Iterable, Iterator, Mapping
 
 from ..blocking.client import CkanLowlevelClient
-from ..blocking.concurrency import Runner, run_concurrently
+from ..blocking.concurrency import Runner, alongside, run_concurrently
 from ..core.entities import id_ranges, range_bounds
 from ..core.objects import entity_of
 from ..core.streams import TextOutput, final_path, read_jsonl
@@ -43,10 +44,10 @@ def dump(client: CkanLowlevelClient, kind: str, path: str | Path, *, ids: Iterab
         raise InvalidInput("a search filter (fq) narrows a dump of all datasets only")
     report = report or Report("")
     report.operation = f"dump {kind}"
-    with Measure(report, client.transport), ThreadPoolExecutor(1, thread_name_prefix="ckan-token") as checking:
-        # The token is checked while the first pages come (two round trips fewer on a distant portal);
-        # nothing is written before it passes, so an unknown token never leaves an anonymous dump.
-        token_check: Future[None] | None = checking.submit(client.check_token)
+    with Measure(report, client.transport), alongside(client.check_token) as checked:
+        # The token is checked while the first pages come; nothing is written before it passes, so an
+        # unknown token never leaves an anonymous dump.
+        token_check: Future[None] | None = checked
         output = TextOutput(path, resume=resume)
         report.count("kept from before", output.kept_count)
         report.details["output"] = str(path)
@@ -56,21 +57,25 @@ def dump(client: CkanLowlevelClient, kind: str, path: str | Path, *, ids: Iterab
                 lines = all_datasets(client, output, concurrency, include_private, fq, report, progress)
             else:
                 lines = named_records(client, entity, output, ids, concurrency, report, progress)
-            for line, dataset in lines:
-                if token_check is not None:
-                    token_check.result()
-                    token_check = None
-                output.write_line(line)
-                if files_dir is not None and not output.regular and dataset is not None:
-                    # stdout or a special file cannot be read back: note the files as they go
-                    resources.extend((dataset.get("name"), r) for r in dataset.get("resources") or [])
+            with closing(lines):  # on any failure the walks stop here, not when the collector finds them
+                for line, dataset in lines:
+                    if token_check is not None:
+                        token_check.result()
+                        token_check = None
+                    output.write_line(line)
+                    if files_dir is not None and not output.regular and dataset is not None:
+                        # stdout or a special file cannot be read back: note the files as they go
+                        resources.extend((dataset.get("name"), r) for r in dataset.get("resources") or [])
             if token_check is not None:  # nothing was written: the token is checked all the same
                 token_check.result()
         except KeyboardInterrupt:
             output.abandon()
             raise Interrupted(report, output.where) from None
         except BaseException:
-            output.abandon()
+            if token_check is not None and token_check.done() and token_check.exception() is not None:
+                output.discard()  # the token was refused before a line was written: nothing is left behind
+            else:
+                output.abandon()
             raise
         output.commit()
         if files_dir is not None and entity == "dataset":
@@ -88,7 +93,7 @@ def _json_line(record: Any) -> str:
 
 def all_datasets(client: CkanLowlevelClient, output: TextOutput, concurrency: int, include_private: bool,
                  fq: str | None, report: Report, progress: Progress | None
-                 ) -> Iterator[tuple[str, dict[str, Any] | None]]:
+                 ) -> Generator[tuple[str, dict[str, Any] | None], None, None]:
     """Every dataset after the last one kept, as a JSON line (and the dataset, when it must be noted)."""
     if progress is not None and progress.wants_total:
         query = {"rows": 0, "include_private": include_private, **({"fq": fq} if fq else {})}
@@ -103,7 +108,7 @@ def all_datasets(client: CkanLowlevelClient, output: TextOutput, concurrency: in
 
 def named_records(client: CkanLowlevelClient, entity: str, output: TextOutput, ids: Iterable[str] | None,
                   concurrency: int, report: Report, progress: Progress | None
-                  ) -> Iterator[tuple[str, dict[str, Any] | None]]:
+                  ) -> Generator[tuple[str, dict[str, Any] | None], None, None]:
     """The named records (every one of the kind when ``ids`` is None), shown concurrently, in order."""
     done = {ref for pair in output.kept_ids for ref in pair}
     if ids is None:

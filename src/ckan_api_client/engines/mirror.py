@@ -48,6 +48,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 from urllib.parse import unquote, urlsplit
 
 from ..blocking.client import CkanLowlevelClient
+from ..blocking.concurrency import alongside
 from ..blocking.datastore import DataStore
 from ..core import entities
 from ..core.entities import all_of
@@ -112,8 +113,9 @@ class Mirror:
         report = report or Report("")
         report.operation, report.dry_run = "mirror", dry_run
         with Measure(report, self.source.transport, self.destination.transport):
-            self.source.check_token()
-            self.destination.check_token()
+            with alongside(self.destination.check_token) as destination_checked:  # the two portals at once
+                self.source.check_token()
+                destination_checked.result()
             # One connection to the state for the run, opened before anything is written: a file that is not
             # this mirror's state stops it here. It holds the source's time of each copy, files and tables.
             state = open_state(self.state_path, self.destination.base_url, self.owner) if self.state_path else None

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
 from ..blocking.client import CkanHighlevelClient, CkanLowlevelClient
-from ..blocking.concurrency import run_concurrently
+from ..blocking.concurrency import alongside, run_concurrently, until_failed
 from ..core import entities
 from ..core.objects import Change, Dataset, diff, format_diff
 from ..core.operation import Call, Operation
@@ -220,11 +220,13 @@ class SynchronizationClient:
               progress: Callable[[PlannedWrite, str], None] | None = None,
               present: Iterable[str] | None = None) -> Iterator[PlannedWrite]:
         """Each write of a run as it is made (or, dry, planned)."""
-        with Measure(report, self.client.transport):
-            self.client.check_token()  # a token the portal does not know would act as anonymous: stop first
+        # A token the portal does not know would act as anonymous: it is checked while the source is read
+        # (which stops as soon as the check fails), and the portal is read only once it passed.
+        with Measure(report, self.client.transport), alongside(self.client.check_token) as token_checked:
             run = SyncRun(self, report)
             try:
-                run.read_source(source_datasets, present)
+                run.read_source(until_failed(source_datasets, token_checked), present)
+                token_checked.result()
                 run.read_portal()
                 run.guard(dry_run)
                 yield from (run.dry() if dry_run else run.write(progress))
