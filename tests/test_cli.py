@@ -211,6 +211,19 @@ def test_sync_dry_run_writes_nothing(ckan_stack: Stack, client: CkanLowlevelClie
     assert again["search_requests"] == 1 and again["requests"] == 4
 
 
+def test_sync_puts_a_record_without_an_organization_in_the_default_one(ckan_stack: Stack, client: CkanLowlevelClient,
+                                                                       factory: Factory, tmp_path: Path) -> None:
+    org = factory.make_org()
+    name = unique_name("clisync-default-org")
+    source = tmp_path / "source.jsonl"
+    source.write_text(json.dumps({"id": name, "name": name, "title": "no organization of its own"}) + "\n")
+    done = json.loads(cli(ckan_stack, "sync", str(source), "--source-name", unique_name("clisync"),
+                          "--default-organization", org["name"]).stdout)
+    factory.track_dataset(name)
+    assert done["counts"]["created"] == 1 and done["failed"] == 0
+    assert client.get_dataset(name)["owner_org"] == org["id"]
+
+
 def test_profiles_from_the_config_file(ckan_stack: Stack, tmp_path: Path) -> None:
     config = tmp_path / "config.ini"
     config.write_text(f"[local]\nurl = {ckan_stack.url}\ntoken = {ckan_stack.token}\n")

@@ -70,7 +70,9 @@ def sync(settings: Settings, source: Path, source_name: str, source_id_field: st
     """
     if no_state and state_path is not None:
         raise click.UsageError("--state and --no-state exclude each other")
-    engine = SynchronizationClient(settings.client(check_token=False), source_name,  # it checks while it reads default_organization=default_organization,
+    # The engine checks the token itself, while it reads the source.
+    engine = SynchronizationClient(settings.client(check_token=False), source_name,
+                                   default_organization=default_organization,
                                    organization_strategy=organization_strategy,  # type: ignore[arg-type]
                                    group_strategy=group_strategy,  # type: ignore[arg-type]
                                    concurrency=settings.jobs, source_id=source_id_field, max_delete=max_delete,
