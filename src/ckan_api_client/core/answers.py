@@ -10,6 +10,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from .. import exceptions as exc
+from . import codec
 from .calls import ACTION_PREFIX, always_answers
 from .retry import parse_retry_after
 from .site import not_a_site_root
@@ -167,7 +168,7 @@ def decode_answer(status: int, body: bytes, *, action: str, url: str | None = No
         return exc.MalformedAnswer(message, action=action, url=url, status_code=status)
 
     try:
-        envelope = json.loads(body)
+        envelope = codec.loads(body)
     except ValueError:
         summary, _ = parse_error_body(body[:ERROR_BODY_LIMIT].decode("utf-8", errors="replace"))
         hint = not_a_site_root(url) if summary and summary.startswith("HTML page") else ""

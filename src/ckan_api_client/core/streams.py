@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any, Iterator, Mapping, cast
 
 from ..exceptions import InvalidInput
+from . import codec
 
 __all__ = ["STDIO", "is_stdio", "open_input", "read_jsonl", "BadLine", "TextOutput", "is_regular_target",
            "side_file", "part_path", "final_path"]
@@ -74,7 +75,7 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
             if not line.strip():
                 continue
             try:
-                value = json.loads(line)
+                value = codec.loads(line)
             except ValueError as error:
                 if first and line.lstrip().startswith("["):
                     raise not_json_lines(path) from None
@@ -133,7 +134,7 @@ def _complete_lines(path: Path) -> Iterator[tuple[str, Any]]:
                 if not line.endswith("\n"):
                     return
                 try:
-                    value = json.loads(line)
+                    value = codec.loads(line)
                 except ValueError:
                     return
                 yield line, value

@@ -41,7 +41,7 @@ from typing import IO, Any, Callable, Iterable, Iterator, Literal, Mapping, Sequ
 
 from ..blocking.client import CkanHighlevelClient, CkanLowlevelClient
 from ..blocking.concurrency import alongside, run_concurrently, until_failed
-from ..core import entities
+from ..core import codec, entities
 from ..core.objects import Change, Dataset, diff, format_diff
 from ..core.operation import Call, Operation
 from ..core.writes import CreateOutcome, Removal, create_resolving, remove, revise, taken
@@ -259,7 +259,7 @@ class _Spool:
 
     def get(self, offset: int, length: int) -> Any:
         self._fh.flush()
-        return json.loads(os.pread(self._fh.fileno(), length, offset))
+        return codec.loads(os.pread(self._fh.fileno(), length, offset))
 
     def close(self) -> None:
         self._fh.close()
