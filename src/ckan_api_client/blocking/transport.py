@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import http.cookiejar
 import logging
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any, Callable, Mapping, TypeVar
 
 import requests
+import urllib3.connection
+import urllib3.connectionpool
 import urllib3.exceptions
 from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
 
@@ -34,6 +37,7 @@ from ..core.calls import ActionCall, UploadFile, UploadParts
 from ..core.exchange import (REDIRECT_STATUSES, BaseTransport, ErrorBody, RateLimiter, TransportStats, body_cut,
                              next_hop, past_deadline, read_bounded, redirect_refused)
 from ..core.options import DEFAULT, NO_RETRY, ClientOptions, RetryPolicy, scrub
+from . import preconnect
 
 __all__ = ["Transport"]
 
@@ -48,6 +52,46 @@ def _name_not_found(error: BaseException) -> bool:
     reason = error.args[0] if error.args else None
     inner = getattr(reason, "reason", reason)
     return isinstance(inner, urllib3.exceptions.NameResolutionError)
+
+
+def _socket_opened_ahead(connection: urllib3.connection.HTTPConnection) -> socket.socket | None:
+    """A socket [opened ahead][ckan_api_client.blocking.preconnect] to the connection's host, set up as urllib3
+    sets up its own (timeout, ``TCP_NODELAY``), or None."""
+    if connection.source_address is not None:
+        return None
+    sock = preconnect.take(connection.host.strip("[]"), connection.port)
+    if sock is not None:
+        for option in connection.socket_options or ():
+            sock.setsockopt(*option)
+        if connection.timeout is None or isinstance(connection.timeout, (int, float)):
+            sock.settimeout(connection.timeout)
+    return sock
+
+
+class _HTTPConnection(urllib3.connection.HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        return _socket_opened_ahead(self) or super()._new_conn()
+
+
+class _HTTPSConnection(urllib3.connection.HTTPSConnection):
+    def _new_conn(self) -> socket.socket:  # TLS is then done on it as on a socket opened here
+        return _socket_opened_ahead(self) or super()._new_conn()
+
+
+class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    """requests' adapter whose connections first take a socket opened ahead, when there is one."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
 class Transport(BaseTransport):
@@ -66,7 +110,7 @@ class Transport(BaseTransport):
     @staticmethod
     def _new_session(pool_size: int) -> requests.Session:
         session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        adapter = _Adapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         # Keep no cookies: CKAN's API authenticates by token, and a stored session cookie could
