@@ -10,7 +10,7 @@ Floors above it: the shells ([`blocking`][ckan_api_client.blocking] on requests,
 | ``site`` | the site's URL checked, where the token may go, [`Capabilities`][ckan_api_client.core.site.Capabilities] |
 | ``calls`` | an action call described (GET or POST, JSON or a form, may it be repeated), uploads |
 | ``answers`` | what an answer means: the envelope, malformed answers, typed errors |
-| ``codec`` | JSON decoded by orjson where it is lossless (the ``fast`` extra), else ``json`` |
+| ``codec`` | JSON decoded by msgspec (the ``fast`` extra) with exactly ``json``'s values, else by ``json`` |
 | ``retry`` | whether and when to try again (a pure function) |
 | ``exchange`` | one request as both shells send it: headers, deadline, redirects, waits, counters |
 | ``operation`` | the protocol of operations (``Call``, ``Emit``, questions) and their drivers |
