@@ -24,7 +24,6 @@ CKANAPI_PYTHON = REPO / "bench" / ".venv-ckanapi" / "bin" / "python"
 OURS = [sys.executable, "-m", "ckan_api_client"]
 STACK = REPO / "scripts" / "ckan-stack"
 RESULTS: list[dict[str, Any]] = []
-LOOPBACK: dict[str, float] = {}  # figures of the loopback pass that a later pass is compared with
 
 
 class Network:
