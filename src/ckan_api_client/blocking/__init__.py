@@ -1,2 +1,2 @@
 """The blocking shell: the clients, DataStore and file downloads on requests, the bounded worker loop, and
-connections opened ahead of the first request (``preconnect``, standard library only)."""
+a connection opened ahead of the first request (``preconnect``, standard library only)."""

@@ -1,78 +1,91 @@
-"""Connections opened ahead: TCP handshakes started before the client exists, taken by its first connections.
+"""A connection opened ahead: a TCP handshake started before the client exists, taken by its first connection.
 
 A connection costs one round trip before its first request can leave (DNS and the TCP handshake); for a
 portal 100 ms away that is 0.1 s of every command, paid after the ~0.2 s the command line spends
 importing its modules. [`open_ahead`][ckan_api_client.blocking.preconnect.open_ahead] starts the
-handshakes at once, in the background, and the transport's connections
-[`take`][ckan_api_client.blocking.preconnect.take] them when they first connect (TLS, if any, is then
-done on them as on any other). A handshake that failed, a socket the server closed, or one older than
-``MAX_AGE`` is not used: the connection is then opened as usual, with the usual errors. Sockets never
-taken are closed at exit.
+handshake at once, in the background, and the transport's first connection to that host and port
+[`take`][ckan_api_client.blocking.preconnect.take]s it (TLS, if any, is then done on it as on any other).
+
+One connection, never more: a server with a few synchronous workers (gunicorn's default) gives a worker to
+each connection it accepts, and that worker waits for a request on it. Several idle connections opened
+ahead can hold every worker while the client's request waits behind them on another connection: measured
+here, a command that made one request at a time hung that way against the test stack's two workers.
+The first connection a client makes to the host always takes the one opened ahead, so it never idles
+behind a request of its own. A socket not taken within ``MAX_AGE`` is closed (it would hold a worker
+from other clients), as is one that failed or that the server closed: the connection is then made as
+usual, with the usual errors.
 
 Standard library only, so that the command line's entry point can call it before it imports the rest.
 """
 
 from __future__ import annotations
 
-import atexit
 import select
 import socket
 import threading
-import time
 
 __all__ = ["open_ahead", "take", "MAX_AGE"]
 
-MAX_AGE = 10.0
-"""Seconds a socket opened ahead may wait to be taken (servers close idle connections after 5 s or more)."""
+MAX_AGE = 5.0
+"""Seconds a socket opened ahead waits to be taken before it is closed."""
 
 
 class _Ahead:
-    """One handshake started ahead: its socket once ``done`` (None when it failed)."""
+    """One handshake started ahead: ``sock`` once ``done`` (None when it failed, or when closed untaken)."""
 
-    def __init__(self) -> None:
-        self.started = time.monotonic()
+    def __init__(self, key: tuple[str, int]) -> None:
+        self.key = key
         self.done = threading.Event()
+        self.taken = threading.Event()
         self.sock: socket.socket | None = None
 
 
 _lock = threading.Lock()
-_waiting: dict[tuple[str, int], list[_Ahead]] = {}
+_waiting: dict[tuple[str, int], _Ahead] = {}
 
 
-def open_ahead(host: str, port: int, count: int, *, timeout: float = 10.0) -> None:
-    """Start ``count`` TCP connections to ``host:port`` in the background, for the next connections made there."""
+def open_ahead(host: str, port: int, *, timeout: float = 10.0) -> None:
+    """Start a TCP connection to ``host:port`` in the background, for the next connection made there
+    (none when one is already waiting)."""
     key = (host.lower(), port)
-    ahead = [_Ahead() for _ in range(count)]
+    one = _Ahead(key)
     with _lock:
-        _waiting.setdefault(key, []).extend(ahead)
-    for one in ahead:
-        threading.Thread(target=_connect, args=(key, one, timeout), name="ckan-api-client-preconnect",
-                         daemon=True).start()
+        if key in _waiting:
+            return
+        _waiting[key] = one
+    threading.Thread(target=_connect, args=(one, timeout), name="ckan-api-client-preconnect", daemon=True).start()
 
 
-def _connect(key: tuple[str, int], one: _Ahead, timeout: float) -> None:
+def _connect(one: _Ahead, timeout: float) -> None:
     try:
-        one.sock = socket.create_connection(key, timeout=timeout)
+        one.sock = socket.create_connection(one.key, timeout=timeout)
     except OSError:
         one.sock = None  # the connection made as usual will meet (and report) the same failure
     finally:
         one.done.set()
+    if one.sock is not None and not one.taken.wait(MAX_AGE):
+        with _lock:
+            untaken = _waiting.get(one.key) is one
+            if untaken:
+                del _waiting[one.key]
+        if untaken:
+            one.sock.close()
 
 
 def take(host: str, port: int) -> socket.socket | None:
-    """A socket opened ahead to ``host:port``, still open and young enough, or None (connect as usual).
+    """The socket opened ahead to ``host:port``, still open, or None (connect as usual).
 
     Waits for a handshake still under way: it started earlier than a new one would."""
     with _lock:
-        queue = _waiting.get((host.lower(), port))
-        if not queue:
-            return None
-        one = queue.pop(0)
+        one = _waiting.pop((host.lower(), port), None)
+    if one is None:
+        return None
+    one.taken.set()
     one.done.wait()  # bounded: the handshake has its own timeout
     sock = one.sock
     if sock is None:
         return None
-    if time.monotonic() - one.started > MAX_AGE or _closed_by_peer(sock):
+    if _closed_by_peer(sock):
         sock.close()
         return None
     return sock
@@ -85,13 +98,3 @@ def _closed_by_peer(sock: socket.socket) -> bool:
     except (OSError, ValueError):
         return True
     return bool(readable)
-
-
-@atexit.register
-def _close_untaken() -> None:
-    with _lock:
-        left = [one for queue in _waiting.values() for one in queue]
-        _waiting.clear()
-    for one in left:
-        if one.done.is_set() and one.sock is not None:
-            one.sock.close()

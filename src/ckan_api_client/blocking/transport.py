@@ -55,7 +55,7 @@ def _name_not_found(error: BaseException) -> bool:
 
 
 def _socket_opened_ahead(connection: urllib3.connection.HTTPConnection) -> socket.socket | None:
-    """A socket [opened ahead][ckan_api_client.blocking.preconnect] to the connection's host, set up as urllib3
+    """The socket [opened ahead][ckan_api_client.blocking.preconnect] to the connection's host, set up as urllib3
     sets up its own (timeout, ``TCP_NODELAY``), or None."""
     if connection.source_address is not None:
         return None
@@ -87,7 +87,7 @@ class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
 
 
 class _Adapter(requests.adapters.HTTPAdapter):
-    """requests' adapter whose connections first take a socket opened ahead, when there is one."""
+    """requests' adapter whose first connection to a host takes the socket opened ahead, when there is one."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
