@@ -115,10 +115,17 @@ def create_organizations(site: dict[str, str], records: list[dict[str, Any]]) ->
     from ckan_api_client.blocking.concurrency import run_concurrently
 
     client = CkanLowlevelClient(site["CKAN_URL"], site["CKAN_API_TOKEN"])
-    for org, outcome in run_concurrently(organizations_of(records), lambda o: client.call_action(
+    client.call_action("organization_create", organizations_of(records)[0])  # alone: see below
+    for org, outcome in run_concurrently(organizations_of(records)[1:], lambda o: client.call_action(
             "organization_create", o), concurrency=4):
         if isinstance(outcome, Exception):
-            raise SystemExit(f"could not create organization {org['name']}: {outcome}")
+            # A CKAN worker just restarted can answer 500 "Authorization function not found:
+            # organization_create" to concurrent first calls (its table of auth functions is built on
+            # first use, seen here once); once more, alone.
+            try:
+                client.call_action("organization_create", org)
+            except Exception as error:
+                raise SystemExit(f"could not create organization {org['name']}: {error}") from None
 
 
 def prepare_empty_site(records: list[dict[str, Any]]) -> dict[str, str]:
