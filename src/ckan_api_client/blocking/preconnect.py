@@ -31,7 +31,8 @@ MAX_AGE = 5.0
 
 
 class _Ahead:
-    """One handshake started ahead: ``sock`` once ``done`` (None when it failed, or when closed untaken)."""
+    """One handshake started ahead: ``sock`` once ``done`` (None when it failed; one closed untaken has left
+    the table first, so nothing can take it)."""
 
     def __init__(self, key: tuple[str, int]) -> None:
         self.key = key
