@@ -33,11 +33,23 @@ def test_a_token_with_a_newline_inside_is_one_line_naming_the_flag(ckan_stack: S
     ("127.0.0.1:15000", "'https://127.0.0.1:15000'"),
     ("http://127.0.0.1:15000/api/3/action", "site's root URL"),
     ("https://", "not a usable site URL"),
+    ("http://[::1", "is not a URL"),
 ])
 def test_a_malformed_url_is_one_line_naming_url(url: str, says: str) -> None:
     proc = cli(None, "--url", url, "action", "status_show", check=1)
     assert proc.stderr.startswith("error: --url:") and says in proc.stderr, proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--timeout", "-1"], "'--timeout': -1.0 is not in the range x>0"),
+    (["--timeout", "0"], "'--timeout': 0.0 is not in the range x>0"),
+    (["--max-rps", "0"], "'--max-rps': 0.0 is not in the range x>0"),
+    (["--retries", "-1"], "'--retries': -1 is not in the range x>=0"),
+])
+def test_an_option_out_of_its_range_is_one_line(args: list[str], says: str) -> None:
+    proc = cli(None, "--url", "http://127.0.0.1:9", *args, "action", "status_show", check=1)
+    assert says in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
 
 
 def test_a_server_that_is_not_ckan_says_so() -> None:

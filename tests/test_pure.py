@@ -192,9 +192,13 @@ def test_client_options_are_built_once_checked_and_replaced_field_by_field() -> 
     anonymous = options.replace(api_key=None)
     assert anonymous.api_key is None and anonymous.timeout == 3.0 and options.api_key is not None
     assert ClientOptions.build("").api_key is None
-    for wrong in ({"page_size": 0}, {"concurrency": 0}, {"max_rps": -1}, {"colour": "red"}):
+    for wrong in ({"page_size": 0}, {"concurrency": 0}, {"max_rps": -1}, {"colour": "red"}, {"timeout": -1},
+                  {"timeout": 0}, {"timeout": (5, -1)}, {"timeout": (1, 2, 3)}, {"timeout": "10"},
+                  {"timeout": float("nan")}, {"timeout": True}, {"read_deadline": 0}, {"max_response_bytes": 0}):
         with pytest.raises(exc.InvalidInput):
             ClientOptions.build(**wrong)
+    for right in (None, 0.5, 30, (3, None), (None, None), (2, 60.0)):
+        assert ClientOptions.build(timeout=right).timeout == right
 
 
 def test_next_hop_follows_reads_only_and_keeps_the_token_home() -> None:

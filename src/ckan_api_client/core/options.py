@@ -170,6 +170,11 @@ class ClientOptions:
             raise exc.InvalidInput("page_size must be a positive integer (or None for the defaults)")
         if not isinstance(updated.concurrency, int) or updated.concurrency < 1:
             raise exc.InvalidInput("concurrency must be a positive integer")
+        check_timeout(updated.timeout)
+        if updated.read_deadline is not None and not _positive(updated.read_deadline):
+            raise exc.InvalidInput("read_deadline must be a positive number of seconds (or None for no limit)")
+        if not isinstance(updated.max_response_bytes, int) or updated.max_response_bytes < 1:
+            raise exc.InvalidInput("max_response_bytes must be a positive integer")
         if updated.max_rps is not None and updated.max_rps <= 0:
             raise exc.InvalidInput("max_rps must be positive")
         if updated.user_agent is not None:
@@ -186,6 +191,21 @@ class ClientOptions:
     def agent(self, default: str) -> str:
         return self.user_agent or default
 
+
+
+def _positive(seconds: Any) -> bool:
+    return isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 < seconds < float("inf")
+
+
+def check_timeout(timeout: Any) -> None:
+    """[`InvalidInput`][ckan_api_client.exceptions.InvalidInput] unless ``timeout`` is None, a positive number
+    of seconds, or a (connect, read) pair of them (either may be None: no limit)."""
+    if timeout is None or _positive(timeout):
+        return
+    if isinstance(timeout, tuple) and len(timeout) == 2 and all(t is None or _positive(t) for t in timeout):
+        return
+    raise exc.InvalidInput(f"timeout must be a positive number of seconds or a (connect, read) pair of them, "
+                           f"not {timeout!r}")
 
 
 @dataclass(frozen=True)

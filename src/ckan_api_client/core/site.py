@@ -23,7 +23,10 @@ def site_root(base_url: str) -> str:
     if not isinstance(base_url, str) or not base_url.strip():
         raise exc.InvalidInput("the site URL is empty: give the portal's address, e.g. https://demo.ckan.org")
     text = base_url.strip()
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError as error:  # an unclosed "[" of an IPv6 host, for one
+        raise exc.InvalidInput(f"{text!r} is not a URL: {error}") from None
     if parts.scheme not in ("http", "https"):
         if "://" not in text:
             raise exc.InvalidInput(f"{text!r} has no scheme: give the site's URL with it, e.g. 'https://{text}'")
