@@ -188,7 +188,7 @@ def test_client_options_are_built_once_checked_and_replaced_field_by_field() -> 
 
     options = ClientOptions.build("tok", timeout=3.0, concurrency=32)
     assert options.api_key == Secret("tok") and "tok" not in repr(options)
-    assert options.pool_size == 32 and ClientOptions(concurrency=1).pool_size == 4
+    assert options.pool_size == 33 and ClientOptions(concurrency=1).pool_size == 4
     anonymous = options.replace(api_key=None)
     assert anonymous.api_key is None and anonymous.timeout == 3.0 and options.api_key is not None
     assert ClientOptions.build("").api_key is None

@@ -185,8 +185,10 @@ class ClientOptions:
 
     @property
     def pool_size(self) -> int:
-        """Connections kept open: one per request in flight, and never fewer than 4."""
-        return max(4, self.concurrency)
+        """Connections kept open: one per request in flight and one for a check run alongside them (the
+        token's, while a dump's walks start), never fewer than 4. One fewer, and urllib3 warns that its pool
+        is full and throws a connection away."""
+        return max(4, self.concurrency + 1)
 
     def agent(self, default: str) -> str:
         return self.user_agent or default
