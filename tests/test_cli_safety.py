@@ -153,6 +153,28 @@ def test_dash_symlinks_and_special_files(ckan_stack: Stack, client: CkanLowlevel
     assert Path("/dev/stdout").exists() and not Path("/dev/stdout.part").exists()
 
 
+def test_files_as_people_have_them_are_bad_records_or_one_line(ckan_stack: Stack, client: CkanLowlevelClient,
+                                                               factory: Factory, tmp_path: Path) -> None:
+    org = factory.make_org()
+    good = {"name": unique_name("utf8"), "title": "Café", "owner_org": org["name"]}
+    factory.track_dataset(good["name"])
+    mixed = tmp_path / "mixed.jsonl"  # a line saved in Latin-1 between two good ones: that line only is bad
+    mixed.write_bytes(json.dumps(good, ensure_ascii=False).encode() + b'\n{"name": "caf\xe9"}\n')
+    loaded = cli(ckan_stack, "load", "datasets", "-i", str(mixed), check=3)
+    assert json.loads(loaded.stdout)["counts"]["created"] == 1 and client.get_dataset(good["name"])["title"] == "Café"
+    assert "line 2 is not JSON: its bytes are not UTF-8" in loaded.stderr
+
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes(b"caf\xe9\n")
+    refused = cli(ckan_stack, "delete", "datasets", "-i", str(ids), check=1)
+    assert f"{ids} is not UTF-8 text" in refused.stderr and refused.stderr.count("\n") == 1
+
+    nowhere = cli(ckan_stack, "dump", "datasets", good["name"], "-o", str(tmp_path / "no" / "out.jsonl"), check=1)
+    assert f"there is no folder {tmp_path / 'no'}" in nowhere.stderr and nowhere.stderr.count("\n") == 1
+    full = cli(ckan_stack, "dump", "datasets", "--all", "-o", "/dev/full", check=1)
+    assert full.stderr.splitlines()[-1] == "error: /dev/full: No space left on device"
+
+
 # ------------------------------------------------------------------ sync: no mass delete by accident
 
 

@@ -27,7 +27,7 @@ from typing import IO, Any, Iterator, Mapping, cast
 from ..exceptions import InvalidInput
 from . import codec
 
-__all__ = ["STDIO", "is_stdio", "open_input", "read_jsonl", "BadLine", "TextOutput", "is_regular_target",
+__all__ = ["STDIO", "is_stdio", "open_bytes", "open_input", "read_jsonl", "BadLine", "TextOutput", "is_regular_target",
            "side_file", "part_path", "final_path"]
 
 STDIO = "-"
@@ -47,8 +47,8 @@ class BadLine(ValueError):
         self.text = text
 
 
-def open_input(path: str | os.PathLike[str]) -> IO[str]:
-    """Open ``path`` (``-`` for standard input) as UTF-8 text, through gzip when it starts as gzip."""
+def open_bytes(path: str | os.PathLike[str]) -> IO[bytes]:
+    """Open ``path`` (``-`` for standard input) for reading bytes, through gzip when it starts as gzip."""
     raw: io.BufferedReader
     if is_stdio(path):
         raw = os.fdopen(os.dup(sys.stdin.fileno()), "rb")
@@ -60,19 +60,65 @@ def open_input(path: str | os.PathLike[str]) -> IO[str]:
             raw = open(target, "rb")
         except FileNotFoundError:
             raise InvalidInput(f"no such file: {target}") from None
+        except OSError as error:
+            raise InvalidInput(f"cannot read {target}: {error.strerror or error}") from None
     if raw.peek(2)[:2] == GZIP_MAGIC:
-        return io.TextIOWrapper(gzip.GzipFile(fileobj=raw, mode="rb"), encoding="utf-8", newline="")
-    return io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb"))
+    return raw
+
+
+class _Utf8Text(io.TextIOWrapper):
+    """UTF-8 text whose bytes may not be UTF-8: a decoding error names the file
+    ([`InvalidInput`][ckan_api_client.exceptions.InvalidInput]), not a codec's internals."""
+
+    def __init__(self, raw: IO[bytes], name: str) -> None:
+        super().__init__(cast(Any, raw), encoding="utf-8", newline="")
+        self._name = name
+
+    def _not_utf8(self, error: UnicodeDecodeError) -> InvalidInput:
+        return InvalidInput(f"{self._name} is not UTF-8 text ({error.reason}): save it as UTF-8")
+
+    def read(self, size: int | None = -1) -> str:
+        try:
+            return super().read(size)
+        except UnicodeDecodeError as error:
+            raise self._not_utf8(error) from None
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]  # typeshed: _IOBase's bytes
+        try:
+            return super().readline(-1 if size is None else size)
+        except UnicodeDecodeError as error:
+            raise self._not_utf8(error) from None
+
+    def __next__(self) -> str:  # type: ignore[override]  # typeshed: _IOBase's bytes
+        try:
+            return super().__next__()
+        except UnicodeDecodeError as error:
+            raise self._not_utf8(error) from None
+
+
+def open_input(path: str | os.PathLike[str]) -> IO[str]:
+    """Open ``path`` (``-`` for standard input) as UTF-8 text, through gzip when it starts as gzip; bytes
+    that are not UTF-8 are [`InvalidInput`][ckan_api_client.exceptions.InvalidInput] naming the file."""
+    return _Utf8Text(open_bytes(path), "stdin" if is_stdio(path) else str(path))
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
-    """``(line number, parsed value)`` for each non-blank line, streamed; a line that is not JSON
-    gives a [`BadLine`][ckan_api_client.core.streams.BadLine] as its value, so one bad line does not stop the reader. A file that is
-    one JSON array (not JSON Lines) is [`InvalidInput`][ckan_api_client.exceptions.InvalidInput] at its first line, with how to convert it."""
-    with open_input(path) as fh:
+    """``(line number, parsed value)`` for each non-blank line, streamed; a line that is not JSON (or not
+    UTF-8) gives a [`BadLine`][ckan_api_client.core.streams.BadLine] as its value, so one bad line does not stop the reader. A file that is
+    one JSON array (not JSON Lines) is [`InvalidInput`][ckan_api_client.exceptions.InvalidInput] at its first line, with how to convert it.
+    Lines end at ``\\n`` (a ``\\r`` before it is whitespace to JSON)."""
+    with open_bytes(path) as fh:
         first = True
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
+        for number, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                text = raw.decode("utf-8", "replace").rstrip("\r\n")
+                yield number, BadLine(number, f"its bytes are not UTF-8 ({error.reason} at byte {error.start + 1})", text)
+                first = False
                 continue
             try:
                 value = codec.loads(line)
@@ -129,16 +175,17 @@ def _complete_lines(path: Path) -> Iterator[tuple[str, Any]]:
     """``(line, parsed value)`` of each complete JSON line of a file cut off mid-write (a torn last line
     is dropped)."""
     try:
-        with open_input(path) as fh:
-            for line in fh:
-                if not line.endswith("\n"):
+        with open_bytes(path) as fh:
+            for raw in fh:
+                if not raw.endswith(b"\n"):
                     return
                 try:
+                    line = raw.decode("utf-8")
                     value = codec.loads(line)
-                except ValueError:
+                except ValueError:  # UnicodeDecodeError is one
                     return
                 yield line, value
-    except (EOFError, OSError, zlib.error, UnicodeDecodeError):
+    except (EOFError, OSError, zlib.error):
         return  # a gzip stream cut off mid-block: keep what was readable
 
 
@@ -176,6 +223,14 @@ class TextOutput:
 
     def __init__(self, path: str | os.PathLike[str], *, resume: bool = False) -> None:
         self.path = Path(path)
+        try:
+            self._start(path, resume)
+        except FileNotFoundError:
+            raise InvalidInput(f"cannot write {self.path}: there is no folder {self.path.parent}") from None
+        except (PermissionError, IsADirectoryError, NotADirectoryError) as error:
+            raise InvalidInput(f"cannot write {self.path}: {error.strerror or error}") from None
+
+    def _start(self, path: str | os.PathLike[str], resume: bool) -> None:
         self.regular = is_regular_target(path)
         self.kept_count = 0
         self._kept_ids: list[tuple[Any, Any]] = []
@@ -228,11 +283,15 @@ class TextOutput:
         return str(self.part) if self.part is not None else str(self.path)
 
     def write(self, record: Mapping[str, Any]) -> None:
-        self._fh.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self.write_line(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
 
     def write_line(self, line: str) -> None:
-        """Write one record already encoded as a JSON line (ending in a newline)."""
-        self._fh.write(line)
+        """Write one record already encoded as a JSON line (ending in a newline). An error of the disk (full,
+        gone) is an ``OSError`` that names where the output is."""
+        try:
+            self._fh.write(line)
+        except OSError as error:
+            raise self._failed(error) from None
 
     def commit(self) -> None:
         """Finish: the output is complete under its final name."""
@@ -252,7 +311,15 @@ class TextOutput:
             self.part.unlink(missing_ok=True)
 
     def _close(self) -> None:
-        if self._fh is sys.stdout:
-            self._fh.flush()
-        else:
-            self._fh.close()
+        try:
+            if self._fh is sys.stdout:
+                self._fh.flush()
+            else:
+                self._fh.close()
+        except OSError as error:
+            raise self._failed(error) from None
+
+    def _failed(self, error: OSError) -> OSError:
+        if isinstance(error, BrokenPipeError) or error.filename is not None:
+            return error  # a reader that went away is told apart by its type; a named one says where already
+        return OSError(error.errno, error.strerror, self.where)
