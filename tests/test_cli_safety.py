@@ -6,6 +6,7 @@ behaviour is about a terminal) against the real stack, then checks what CKAN and
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -168,6 +169,11 @@ def test_files_as_people_have_them_are_bad_records_or_one_line(ckan_stack: Stack
     ids.write_bytes(b"caf\xe9\n")
     refused = cli(ckan_stack, "delete", "datasets", "-i", str(ids), check=1)
     assert f"{ids} is not UTF-8 text" in refused.stderr and refused.stderr.count("\n") == 1
+
+    cut = tmp_path / "cut.jsonl.gz"  # a download cut short: an error, not "interrupted" (exit 130) as for Ctrl-C
+    cut.write_bytes(gzip.compress(mixed.read_bytes() * 50)[:60])
+    broken = cli(ckan_stack, "sync", str(cut), "--source-name", unique_name("cut"), "--dry-run", check=1)
+    assert broken.stderr.splitlines()[-1].startswith(f"error: {cut} cannot be read as gzip, it is cut short")
 
     nowhere = cli(ckan_stack, "dump", "datasets", good["name"], "-o", str(tmp_path / "no" / "out.jsonl"), check=1)
     assert f"there is no folder {tmp_path / 'no'}" in nowhere.stderr and nowhere.stderr.count("\n") == 1

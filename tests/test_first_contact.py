@@ -52,6 +52,14 @@ def test_an_option_out_of_its_range_is_one_line(args: list[str], says: str) -> N
     assert says in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
 
 
+def test_a_config_file_that_is_not_ini_is_one_line_naming_it(tmp_path: Path) -> None:
+    config = tmp_path / "config.ini"
+    config.write_text("[portal\nurl = https://data.example.org\n")
+    proc = cli(None, "--config", str(config), "--profile", "portal", "action", "status_show", check=1)
+    assert f"--profile portal: {config} is not a config file of [profile] sections" in proc.stderr
+    assert proc.stderr.count("\n") == 1
+
+
 def test_a_server_that_is_not_ckan_says_so() -> None:
     page = "<!doctype html><html><head><title>Welcome to nginx!</title></head></html>"
     with ScriptedServer([Reply(404, page, {"Content-Type": "text/html"})]) as server:

@@ -61,3 +61,16 @@ def test_a_resumed_output_keeps_the_whole_lines_before_bytes_that_are_not_utf8(t
     assert output.kept_count == 2 and output.kept_ids == [("a", None), ("b", None)]
     output.commit()
     assert path.read_bytes() == b'{"id": "a"}\n{"id": "b"}\n'
+
+
+def test_a_gzip_file_cut_short_is_invalid_input_naming_it(tmp_path: Path) -> None:
+    whole = gzip.compress(b"".join(b'{"name": "d-%d"}\n' % i for i in range(20_000)))
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(whole[:len(whole) // 2])
+    read = []
+    with pytest.raises(exc.InvalidInput, match=r"cut.jsonl.gz cannot be read as gzip, it is cut short or corrupt"):
+        for number, value in read_jsonl(cut):  # an EOFError here would read as Ctrl-D to click
+            read.append(value)
+    assert read[:2] == [{"name": "d-0"}, {"name": "d-1"}] and len(read) < 20_000
+    with open_input(cut) as fh, pytest.raises(exc.InvalidInput, match=r"cut.jsonl.gz cannot be read as gzip"):
+        fh.read()

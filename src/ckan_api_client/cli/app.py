@@ -87,8 +87,13 @@ class Settings:
 
 def read_profile(config: Path, name: str) -> dict[str, str]:
     parser = configparser.ConfigParser()
-    if not parser.read(config, encoding="utf-8"):
-        raise click.UsageError(f"--profile {name}: no config file at {config}")
+    try:
+        if not parser.read(config, encoding="utf-8"):
+            raise click.UsageError(f"--profile {name}: no config file at {config}")
+    except (configparser.Error, UnicodeDecodeError) as error:
+        said = " ".join(str(error).split())
+        raise click.UsageError(f"--profile {name}: {config} is not a config file of [profile] sections: {said}") \
+            from None
     if not parser.has_section(name):
         raise click.UsageError(f"--profile {name}: no [{name}] section in {config}")
     return dict(parser.items(name))

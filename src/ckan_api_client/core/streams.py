@@ -22,7 +22,7 @@ import stat
 import sys
 import zlib
 from pathlib import Path
-from typing import IO, Any, Iterator, Mapping, cast
+from typing import IO, Any, Iterable, Iterator, Mapping, cast
 
 from ..exceptions import InvalidInput
 from . import codec
@@ -67,6 +67,15 @@ def open_bytes(path: str | os.PathLike[str]) -> IO[bytes]:
     return raw
 
 
+_CUT_GZIP = (EOFError, zlib.error, gzip.BadGzipFile)
+"""What reading a gzip stream that is cut short or corrupt raises (an EOFError, which click would take for
+Ctrl-D, among them)."""
+
+
+def _not_gzip(name: str, error: Exception) -> InvalidInput:
+    return InvalidInput(f"{name} cannot be read as gzip, it is cut short or corrupt: {error}")
+
+
 class _Utf8Text(io.TextIOWrapper):
     """UTF-8 text whose bytes may not be UTF-8: a decoding error names the file
     ([`InvalidInput`][ckan_api_client.exceptions.InvalidInput]), not a codec's internals."""
@@ -83,18 +92,24 @@ class _Utf8Text(io.TextIOWrapper):
             return super().read(size)
         except UnicodeDecodeError as error:
             raise self._not_utf8(error) from None
+        except _CUT_GZIP as error:
+            raise _not_gzip(self._name, error) from None
 
     def readline(self, size: int | None = -1) -> str:  # type: ignore[override]  # typeshed: _IOBase's bytes
         try:
             return super().readline(-1 if size is None else size)
         except UnicodeDecodeError as error:
             raise self._not_utf8(error) from None
+        except _CUT_GZIP as error:
+            raise _not_gzip(self._name, error) from None
 
     def __next__(self) -> str:  # type: ignore[override]  # typeshed: _IOBase's bytes
         try:
             return super().__next__()
         except UnicodeDecodeError as error:
             raise self._not_utf8(error) from None
+        except _CUT_GZIP as error:
+            raise _not_gzip(self._name, error) from None
 
 
 def open_input(path: str | os.PathLike[str]) -> IO[str]:
@@ -108,9 +123,10 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
     UTF-8) gives a [`BadLine`][ckan_api_client.core.streams.BadLine] as its value, so one bad line does not stop the reader. A file that is
     one JSON array (not JSON Lines) is [`InvalidInput`][ckan_api_client.exceptions.InvalidInput] at its first line, with how to convert it.
     Lines end at ``\\n`` (a ``\\r`` before it is whitespace to JSON)."""
+    name = "stdin" if is_stdio(path) else str(path)
     with open_bytes(path) as fh:
         first = True
-        for number, raw in enumerate(fh, start=1):
+        for number, raw in enumerate(_gzip_checked(fh, name), start=1):
             if not raw.strip():
                 continue
             try:
@@ -131,6 +147,20 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
                     raise not_json_lines(path)
                 yield number, value
             first = False
+
+
+def _gzip_checked(lines: Iterable[bytes], name: str) -> Iterator[bytes]:
+    """``lines``, with a gzip stream that turns out cut short or corrupt raised as
+    [`InvalidInput`][ckan_api_client.exceptions.InvalidInput] naming the file."""
+    iterator = iter(lines)
+    while True:
+        try:
+            line = next(iterator)
+        except StopIteration:
+            return
+        except _CUT_GZIP as error:
+            raise _not_gzip(name, error) from None
+        yield line
 
 
 def not_json_lines(path: str | os.PathLike[str]) -> InvalidInput:
