@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ckan_api_client import CkanLowlevelClient
 from ckan_api_client import exceptions as exc
 from ckan_api_client.core.calls import is_read_only
 from ckan_api_client.core.site import Capabilities
@@ -286,3 +287,24 @@ def test_a_failed_walk_fails_the_listing_and_the_blocking_client_walks_once() ->
     single = FakeSearch(ids, walks=1, rows=3)
     assert [d["id"] for d in drive_iter(entities.iter_datasets(), single.answer)] == sorted(ids)
     assert single.rounds == len(ids) // 3 + 1
+
+
+@pytest.mark.parametrize("one, other, same", [
+    ("https://data.example.org", "https://DATA.example.org/", True),
+    ("https://data.example.org", "https://data.example.org:443", True),
+    ("http://127.0.0.1:15000", "HTTP://127.0.0.1:15000/", True),
+    ("https://example.org/portal-a", "https://example.org/portal-b", False),
+    ("http://data.example.org", "https://data.example.org", False),
+    ("http://127.0.0.1:15000", "http://127.0.0.1:15001", False),
+])
+def test_two_urls_name_the_same_site_when_only_their_spelling_differs(one: str, other: str, same: bool) -> None:
+    from ckan_api_client.core.site import same_site
+
+    assert same_site(one, other) is same and same_site(other, one) is same
+
+
+def test_a_mirror_of_a_portal_into_itself_is_refused_before_any_request() -> None:
+    from ckan_api_client.engines.mirror import Mirror
+
+    with pytest.raises(exc.InvalidInput, match=r"the source and the destination are the same portal"):
+        Mirror(CkanLowlevelClient("http://127.0.0.1:9"), CkanLowlevelClient("http://127.0.0.1:9/"))

@@ -89,6 +89,16 @@ def same_origin(url: str, base_url: str) -> bool:
         return False
 
 
+def same_site(one: str, other: str) -> bool:
+    """Whether two site root URLs name one CKAN: the same scheme, host, port (80 and 443 when not given) and
+    path, whatever the case of the host or a final ``/``."""
+    def key(url: str) -> tuple[str, str, int | None, str]:
+        parts = urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+        return parts.scheme, (parts.hostname or "").lower(), port, parts.path.rstrip("/")
+    return key(one) == key(other)
+
+
 
 def url_for(base_url: str, path: str) -> str:
     if path.startswith(("http://", "https://")):

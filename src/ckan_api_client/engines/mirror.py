@@ -52,9 +52,10 @@ from ..blocking.concurrency import alongside
 from ..blocking.datastore import DataStore
 from ..core import entities
 from ..core.entities import all_of
+from ..core.site import same_site
 from ..core.operation import Call
 from ..core.writes import create_resolving, revise
-from ..exceptions import CkanError, NotAuthorized, NotFound, OperationFailure
+from ..exceptions import CkanError, InvalidInput, NotAuthorized, NotFound, OperationFailure
 from .planning import DeleteLimit, instant
 from .report import CONFLICT, Failure, Measure, Report
 from .state import SyncState, open_state, resolve_state_path
@@ -87,6 +88,9 @@ class Mirror:
                  datastore: bool = True, files: bool = True, concurrency: int = 4,
                  state: bool | str | os.PathLike[str] = True, max_delete: str | int | DeleteLimit = "50%",
                  page_size: int = 1000, retry_conflicts: bool = False, refresh_groups: bool = False) -> None:
+        if same_site(source.base_url, destination.base_url):
+            raise InvalidInput(f"the source and the destination are the same portal ({destination.base_url}): a "
+                               "mirror copies one portal into another")
         self.source = source
         self.destination = destination
         parts = urlsplit(source.base_url)
