@@ -308,3 +308,19 @@ def test_a_mirror_of_a_portal_into_itself_is_refused_before_any_request() -> Non
 
     with pytest.raises(exc.InvalidInput, match=r"the source and the destination are the same portal"):
         Mirror(CkanLowlevelClient("http://127.0.0.1:9"), CkanLowlevelClient("http://127.0.0.1:9/"))
+
+
+def test_data_json_cannot_carry_is_invalid_input_before_anything_is_sent() -> None:
+    from ckan_api_client.core.calls import build_action_call, describe_raw_request
+
+    cycle: dict[str, Any] = {}
+    cycle["self"] = cycle
+    for data in ({"q": {"a set"}}, {"q": b"bytes"}, {"extras": [{"value": object()}]}, cycle):
+        with pytest.raises(exc.InvalidInput, match=r"the data for package_search cannot be sent as JSON"):
+            build_action_call("package_search", data)
+    with pytest.raises(exc.InvalidInput, match=r"cannot be sent as JSON: Object of type set"):
+        describe_raw_request("POST", "/api/3/action/package_search", {"q": {"a set"}}, None, False)
+    with pytest.raises(exc.InvalidInput, match=r"field 'fq' cannot be sent as JSON"):
+        build_action_call("package_search", {"fq": {"x": {1}}}, method="GET")
+    nan = build_action_call("datastore_upsert", {"records": [{"a": float("nan")}]})
+    assert nan.body == b'{"records": [{"a": NaN}]}'  # CKAN's Python reads it; a numeric column takes it

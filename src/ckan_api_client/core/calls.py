@@ -51,6 +51,16 @@ def form_value(key: str, value: Any) -> str:
         "send nested fields in a separate call")
 
 
+def json_text(what: str, value: Any) -> str:
+    """``value`` as JSON text; [`InvalidInput`][ckan_api_client.exceptions.InvalidInput] naming ``what`` when it
+    holds something JSON cannot carry (a set, bytes, an object, a reference cycle). NaN goes as ``NaN``, which
+    CKAN's Python reads (a DataStore numeric column takes it)."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError) as error:
+        raise exc.InvalidInput(f"{what} cannot be sent as JSON: {error}") from None
+
+
 def query_params(data: Mapping[str, Any]) -> list[tuple[str, str]]:
     """``data`` as query parameters for a GET action (lists repeated, nested values as JSON)."""
     params: list[tuple[str, str]] = []
@@ -60,7 +70,7 @@ def query_params(data: Mapping[str, Any]) -> list[tuple[str, str]]:
         if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float)) for v in value):
             params.extend((key, str(v)) for v in value)
         elif isinstance(value, (dict, list, tuple)):
-            params.append((key, json.dumps(value)))
+            params.append((key, json_text(f"field {key!r}", value)))
         elif isinstance(value, bool):
             params.append((key, "true" if value else "false"))
         else:
@@ -108,7 +118,8 @@ def build_action_call(name: str, data: Mapping[str, Any] | None, *, method: str 
         return ActionCall(name, method, path, fields=fields, idempotent=idempotent)
     if method == "GET":
         return ActionCall(name, method, path, params=query_params(payload), idempotent=idempotent)
-    return ActionCall(name, method, path, body=json.dumps(payload).encode("utf-8"), idempotent=idempotent)
+    return ActionCall(name, method, path, body=json_text(f"the data for {name}", payload).encode("utf-8"),
+                      idempotent=idempotent)
 
 
 @dataclass(frozen=True)
@@ -131,7 +142,7 @@ def describe_raw_request(method: str, path: Any, data: Any, headers: Mapping[str
     sent_headers = dict(headers or {})
     if data is not None and not with_files and not isinstance(data, (str, bytes, bytearray)) \
             and not hasattr(data, "read"):
-        data = json.dumps(data).encode("utf-8")
+        data = json_text(f"the data for {path}", data).encode("utf-8")
         sent_headers["Content-Type"] = "application/json"
     if isinstance(data, str):
         data = data.encode("utf-8")
