@@ -40,6 +40,9 @@ def test_errors_and_exit_codes(ckan_stack: Stack) -> None:
     assert "Not found" in missing.stderr and missing.stdout == ""
     assert "key=value" in cli(ckan_stack, "action", "package_show", "oops", check=1).stderr
     assert cli(ckan_stack, "no-such-command", check=1).stderr
+    solr = cli(ckan_stack, "search", "datasets", "--fq", "name:[", check=1)
+    assert solr.stderr.startswith("error: HTTP 409 package_search [Search Error]: Solr cannot run this search: "
+                                  "SyntaxError: Cannot parse") and solr.stderr.count("\n") == 1, solr.stderr
     refused = cli(None, "--url", "http://127.0.0.1:9", "--retries", "0", "action", "status_show", check=1)
     assert "transport error" in refused.stderr
     plain = cli(None, "--url", "http://data.example.org", "--token", "tok-zzz", "action", "status_show", check=1)

@@ -324,3 +324,23 @@ def test_data_json_cannot_carry_is_invalid_input_before_anything_is_sent() -> No
         build_action_call("package_search", {"fq": {"x": {1}}}, method="GET")
     nan = build_action_call("datastore_upsert", {"records": [{"a": float("nan")}]})
     assert nan.body == b'{"records": [{"a": NaN}]}'  # CKAN's Python reads it; a numeric column takes it
+
+
+# CKAN 2.10-2.12's "Search Error" messages, as a local CKAN with Solr 9 sent them: the query it built, then
+# pysolr's error in quotes within quotes.
+SOLR_DATE = 'Search error: \'SOLR returned an error running query: {\\\'fq\\\': [\\\'+capacity:public metadata_modified:[NOW TO x] +state:(active)\\\', \\\'+site_id:"ckan-stack-2.12.0"\\\', \\\'+permission_labels:("public")\\\'], \\\'rows\\\': 11, \\\'df\\\': \\\'text\\\', \\\'sort\\\': \\\'score desc, metadata_modified desc\\\', \\\'fl\\\': \\\'id validated_data_dict\\\', \\\'q\\\': \\\'*:*\\\', \\\'facet\\\': \\\'true\\\', \\\'facet.limit\\\': 50, \\\'facet.mincount\\\': 1, \\\'wt\\\': \\\'json\\\', \\\'q.op\\\': \\\'AND\\\'} Error: SolrError("Solr responded with an error (HTTP 400): [Reason: Invalid Date String:\\\'x\\\']")\''
+SOLR_LEXICAL = 'Search error: \'SOLR returned an error running query: {\\\'fq\\\': [\\\'+capacity:public title:"unclosed +state:(active)\\\', \\\'+site_id:"ckan-stack-2.12.0"\\\', \\\'+permission_labels:("public")\\\'], \\\'rows\\\': 11, \\\'df\\\': \\\'text\\\', \\\'sort\\\': \\\'score desc, metadata_modified desc\\\', \\\'fl\\\': \\\'id validated_data_dict\\\', \\\'q\\\': \\\'*:*\\\', \\\'facet\\\': \\\'true\\\', \\\'facet.limit\\\': 50, \\\'facet.mincount\\\': 1, \\\'wt\\\': \\\'json\\\', \\\'q.op\\\': \\\'AND\\\'} Error: SolrError(\\\'Solr responded with an error (HTTP 400): [Reason: org.apache.solr.search.SyntaxError: Cannot parse \\\\\\\'+capacity:public title:"unclosed +state:(active)\\\\\\\': Lexical error at line 1, column 49.  Encountered: <EOF> after prefix "\\\\\\\\"unclosed +state:(active)" (in lexical state 3)]\\\')\''
+
+
+def test_a_search_solr_cannot_run_says_what_solr_said() -> None:
+    from ckan_api_client.core.answers import error_from_answer, solr_reason
+
+    assert solr_reason(SOLR_DATE) == "Invalid Date String:'x'"
+    assert solr_reason(SOLR_LEXICAL) == (
+        "SyntaxError: Cannot parse '+capacity:public title:\"unclosed +state:(active)': Lexical error at line 1, "
+        "column 49. Encountered: <EOF> after prefix \"\"unclosed +state:(active)\" (in lexical state 3)")
+    assert solr_reason("Search error: the index is down") is None
+    body = json.dumps({"success": False, "error": {"__type": "Search Error", "message": SOLR_DATE}})
+    error = error_from_answer(409, "CONFLICT", body, retry_after=None, action="package_search", url=None)
+    assert isinstance(error, exc.SearchError) and error.error is not None and error.error["message"] == SOLR_DATE
+    assert str(error) == "HTTP 409 package_search [Search Error]: Solr cannot run this search: Invalid Date String:'x'"

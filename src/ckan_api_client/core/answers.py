@@ -124,6 +124,19 @@ def error_class(status: int, error: Mapping[str, Any] | None) -> type[exc.HTTPEr
     return exc.HTTPError
 
 
+_SOLR_REASON = re.compile(r"\[Reason: (?:org\.apache\.solr\.[\w.]+?\.(?=\w+Error))?(.*?)(?:\\+n|\]\\*['\"]\))", re.S)
+
+
+def solr_reason(message: str) -> str | None:
+    """What Solr said of a search it could not run, out of CKAN's "Search Error" message (which wraps it, in
+    quotes within quotes, after the whole query CKAN built): its first line, unescaped; None when it is not there."""
+    found = _SOLR_REASON.search(message)
+    if not found:
+        return None
+    reason = " ".join(re.sub(r"\\+(['\"])", r"\1", found.group(1)).split())
+    return reason or None
+
+
 def error_from_answer(status: int, reason: str | None, text: str, *, retry_after: str | None,
                       action: str | None, url: str | None) -> exc.HTTPError:
     """The typed error for a non-ok answer (``text``: at most 64 KiB of its body, token scrubbed).
@@ -134,6 +147,9 @@ def error_from_answer(status: int, reason: str | None, text: str, *, retry_after
     message, error = parse_error_body(text)
     cls = error_class(status, error)
     message = message or reason or f"HTTP {status}"
+    said_by_solr = solr_reason(message) if cls is exc.SearchError else None
+    if said_by_solr:
+        message = f"Solr cannot run this search: {said_by_solr}"
     if error is None and status in _NOT_AN_API_STATUSES and url and ACTION_PREFIX in url \
             and not message.startswith("invalid JSON"):
         message += not_a_site_root(url)
