@@ -177,6 +177,8 @@ def test_files_as_people_have_them_are_bad_records_or_one_line(ckan_stack: Stack
 
     nowhere = cli(ckan_stack, "dump", "datasets", good["name"], "-o", str(tmp_path / "no" / "out.jsonl"), check=1)
     assert f"there is no folder {tmp_path / 'no'}" in nowhere.stderr and nowhere.stderr.count("\n") == 1
+    catalogue = cli(ckan_stack, "export", "dcat", "--all", "-o", str(tmp_path / "no" / "c.ttl"), check=1)
+    assert catalogue.stderr == f"error: cannot write {tmp_path / 'no' / 'c.ttl'}: there is no folder {tmp_path / 'no'}\n"
     full = cli(ckan_stack, "dump", "datasets", "--all", "-o", "/dev/full", check=1)
     assert full.stderr.splitlines()[-1] == "error: /dev/full: No space left on device"
 

@@ -335,7 +335,7 @@ def run(argv: list[str] | None = None) -> int:
     except OSError as error:  # this machine's, not the portal's: a disk full or gone (click handles a closed pipe)
         where = f"{error.filename}: " if error.filename is not None else ""
         resume = "; run the same command with --resume to continue from it" \
-            if str(error.filename or "").endswith(".part") else ""
+            if str(error.filename or "").endswith(".part") and os.path.exists(error.filename) else ""
         click.echo(f"error: {where}{error.strerror or error}{resume}", err=True)
         return EXIT_ERROR
     return int(result or 0)

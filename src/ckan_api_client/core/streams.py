@@ -28,7 +28,7 @@ from ..exceptions import InvalidInput
 from . import codec
 
 __all__ = ["STDIO", "is_stdio", "open_bytes", "open_input", "read_jsonl", "BadLine", "TextOutput", "is_regular_target",
-           "side_file", "part_path", "final_path"]
+           "require_folder", "side_file", "part_path", "final_path"]
 
 STDIO = "-"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -193,6 +193,15 @@ def part_path(path: str | os.PathLike[str]) -> Path:
     return target.with_name(target.name + ".part")
 
 
+def require_folder(path: str | os.PathLike[str]) -> None:
+    """[`InvalidInput`][ckan_api_client.exceptions.InvalidInput] when the folder a regular output goes into is
+    not there (checked before any work, so a long run does not end on it)."""
+    if is_regular_target(path):
+        folder = final_path(path).parent
+        if not folder.is_dir():
+            raise InvalidInput(f"cannot write {path}: there is no folder {folder}")
+
+
 def side_file(path: str | os.PathLike[str] | None, suffix: str) -> Path | None:
     """``NAME<suffix>`` beside a regular file; None for stdin/stdout and special files."""
     if path is None or not is_regular_target(path):
@@ -253,10 +262,9 @@ class TextOutput:
 
     def __init__(self, path: str | os.PathLike[str], *, resume: bool = False) -> None:
         self.path = Path(path)
+        require_folder(path)
         try:
             self._start(path, resume)
-        except FileNotFoundError:
-            raise InvalidInput(f"cannot write {self.path}: there is no folder {self.path.parent}") from None
         except (PermissionError, IsADirectoryError, NotADirectoryError) as error:
             raise InvalidInput(f"cannot write {self.path}: {error.strerror or error}") from None
 

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from ..blocking.client import CkanLowlevelClient
 from ..blocking.concurrency import run_concurrently
-from ..core.streams import BadLine, final_path, is_regular_target, is_stdio, read_jsonl
+from ..core.streams import BadLine, final_path, is_regular_target, is_stdio, read_jsonl, require_folder
 from ..exceptions import InvalidInput
 from .delete import search
 from .report import Failure, Interrupted, Measure, Progress, Report
@@ -112,6 +112,7 @@ def export_dcat(client: CkanLowlevelClient | None, path: str | Path, *, input_pa
     report.operation = f"export {profile}"
     site = client.base_url if client is not None else None
     info = CatalogInfo(base_url or site, title or (f"CKAN at {site}" if site else "CKAN catalogue"))
+    require_folder(path)
     with Measure(report, *((client.transport,) if client is not None else ())):
         if client is not None:
             client.check_token()
