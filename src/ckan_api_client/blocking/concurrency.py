@@ -58,21 +58,36 @@ class Runner(Generic[T, R]):
                     return
                 pending.append((task, pool.submit(self.worker, task)))
 
+        def is_fatal(error: BaseException) -> bool:
+            """KeyboardInterrupt, SystemExit, or what the caller calls fatal: it stops everything."""
+            return not isinstance(error, Exception) or isinstance(error, self.fatal)
+
         def outcome(future: Future[R]) -> "R | Exception":
             error = future.exception()
             if error is None:
                 return future.result()
-            if not isinstance(error, Exception) or isinstance(error, self.fatal):
-                raise error  # KeyboardInterrupt, SystemExit, or what the caller calls fatal: stop everything
+            if is_fatal(error) or not isinstance(error, Exception):
+                raise error
             return error
+
+        def head_or_fatal() -> tuple[T, Future[R]]:
+            """The first task once it is done; a fatal error of any task raised as soon as it comes, not
+            after the tasks before it (a dump's last range failing stops the walks of the first ones)."""
+            head = pending[0][1]
+            while not head.done():
+                wait([f for _, f in pending if not f.done()], return_when=FIRST_COMPLETED)
+                for _, future in pending:
+                    error = future.exception() if future.done() and not future.cancelled() else None
+                    if error is not None and is_fatal(error):
+                        raise error
+            return pending.popleft()
 
         interrupted = False
         try:
             fill()
             while pending:
                 if self.ordered:
-                    task, future = pending.popleft()
-                    finished = [(task, future)]
+                    finished = [head_or_fatal()]
                 else:
                     done, _ = wait([f for _, f in pending], return_when=FIRST_COMPLETED)
                     finished = [(t, f) for t, f in pending if f in done]
