@@ -3,7 +3,6 @@ errors, with msgspec and without it."""
 
 from __future__ import annotations
 
-import gc
 import json
 import math
 from typing import Any, Callable
@@ -107,32 +106,3 @@ def test_msgspec_decodes_what_it_can_and_json_the_rest(monkeypatch: pytest.Monke
     assert isinstance(big, int) and big == 123456789012345678901234567890
     assert math.isnan(codec.loads(b"[NaN]")[0])  # msgspec refused it, json read it
     assert seen == [b'{"count": 2, "id": "a1b2"}', b'{"count": 123456789012345678901234567890}', b"[NaN]"]
-
-
-def test_a_large_text_is_decoded_with_the_garbage_collector_paused(monkeypatch: pytest.MonkeyPatch) -> None:
-    collector: list[bool] = []
-    fast = codec._fast_loads
-    assert fast is not None
-
-    def spy(data: bytes | str) -> Any:
-        collector.append(gc.isenabled())
-        return fast(data)
-
-    monkeypatch.setattr(codec, "_fast_loads", spy)
-    page = json.dumps({"success": True, "result": {"results": depositar(200)}}, ensure_ascii=False).encode()
-    assert len(page) >= codec.GC_PAUSE_FROM
-    assert gc.isenabled()
-    assert codec.loads(page) == json.loads(page)
-    assert codec.loads(b'{"small": true}') == {"small": True}
-    assert collector == [False, True]  # paused for the page, not for a small text
-    assert gc.isenabled()
-    broken = page[:-1]  # msgspec and then json refuse it: the error is json's, the collector runs again
-    with pytest.raises(json.JSONDecodeError):
-        codec.loads(broken)
-    assert gc.isenabled()
-    gc.disable()  # a caller that paused it itself keeps it paused
-    try:
-        codec.loads(page)
-        assert not gc.isenabled()
-    finally:
-        gc.enable()

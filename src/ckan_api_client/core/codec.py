@@ -7,16 +7,10 @@ measured, turns one beyond 64 bits into a float without a word, which is why it 
 refuses and ``json`` reads (``NaN``, ``Infinity``, ``1e400``, a lone surrogate escape, a byte-order
 mark, UTF-16 text) goes to ``json``, and so does what both refuse, so the error raised is always
 ``json``'s own. Without the extra, ``json`` decodes everything.
-
-A large text is decoded with Python's cyclic garbage collector paused: a page's ~100,000 new dicts,
-lists and strings set off collection after collection, each walking every object made so far, yet a
-value decoded from JSON can hold no reference cycle, so they find nothing to free (measured: 40 % of
-the decoding time of a 2.5 MB page in a fresh process).
 """
 
 from __future__ import annotations
 
-import gc
 import json
 from typing import Any, Callable
 
@@ -32,23 +26,8 @@ FAST = _fast_loads is not None
 """Whether msgspec is there to decode with."""
 
 
-GC_PAUSE_FROM = 64 * 1024
-"""Texts from this length on are decoded with the cyclic garbage collector paused (a small one sets
-off no collection worth skipping)."""
-
-
 def loads(data: bytes | str) -> Any:
     """``json.loads(data)``, the same value and the same errors, decoded by msgspec when it can."""
-    if len(data) < GC_PAUSE_FROM or not gc.isenabled():
-        return _loads(data)
-    gc.disable()
-    try:
-        return _loads(data)
-    finally:
-        gc.enable()
-
-
-def _loads(data: bytes | str) -> Any:
     fast = _fast_loads
     if fast is not None:
         try:
