@@ -109,6 +109,8 @@ def test_a_token_the_site_does_not_know_is_an_error_before_anything_is_written(c
 
 def test_a_mirror_with_a_token_either_portal_does_not_know_writes_nothing(ckan_stack: Stack, other_stack: Stack,
                                                                           factory: Factory, tmp_path: Path) -> None:
+    if other_stack.requested != "2.11.6":
+        pytest.skip("one destination is enough: the 2.11 stack")
     made = factory.make_dataset()
     wrong = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.e30.not-a-real-token"
     # The mirror checks both portals' tokens at once, alongside its first reads.
