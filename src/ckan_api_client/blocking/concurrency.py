@@ -66,9 +66,9 @@ class Runner(Generic[T, R]):
             error = future.exception()
             if error is None:
                 return future.result()
-            if is_fatal(error) or not isinstance(error, Exception):
-                raise error
-            return error
+            if isinstance(error, Exception) and not is_fatal(error):
+                return error
+            raise error
 
         def head_or_fatal() -> tuple[T, Future[R]]:
             """The first task once it is done; a fatal error of any task raised as soon as it comes, not

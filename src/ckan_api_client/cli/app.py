@@ -195,9 +195,11 @@ KIND = click.Choice(["datasets", "organizations", "groups"])
               show_default=CONFIG_HELP, help="Config file with [profile] sections.")
 @click.option("--insecure", is_flag=True, help="Do not verify TLS certificates.")
 @click.option("--ca-bundle", type=click.Path(exists=True), help="Verify TLS with this CA bundle.")
-@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=120.0, show_default=True, help="Read timeout per request (s).")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=120.0, show_default=True,
+              help="Read timeout per request (s).")
 @click.option("--retries", type=click.IntRange(0), default=4, show_default=True, help="Retries of a failed request.")
-@click.option("--max-rps", type=click.FloatRange(0, min_open=True), help="At most this many requests per second, over all workers.")
+@click.option("--max-rps", type=click.FloatRange(0, min_open=True),
+              help="At most this many requests per second, over all workers.")
 @click.option("-j", "--jobs", "-p", "--processes", "jobs", type=click.IntRange(1, 64), default=4, show_default=True,
               help="Concurrent requests (ckanapi's -p/--processes too).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no messages (failures are still named).")

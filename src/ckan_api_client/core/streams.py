@@ -21,6 +21,7 @@ import os
 import stat
 import sys
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator, Mapping, cast
 
@@ -36,6 +37,11 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 def is_stdio(path: str | os.PathLike[str] | None) -> bool:
     return path is not None and str(path) == STDIO
+
+
+def _shown(path: str | os.PathLike[str]) -> str:
+    """An input's name in a message: ``stdin`` for ``-``."""
+    return "stdin" if is_stdio(path) else str(path)
 
 
 class BadLine(ValueError):
@@ -84,38 +90,32 @@ class _Utf8Text(io.TextIOWrapper):
         super().__init__(cast(Any, raw), encoding="utf-8", newline="")
         self._name = name
 
-    def _not_utf8(self, error: UnicodeDecodeError) -> InvalidInput:
-        return InvalidInput(f"{self._name} is not UTF-8 text ({error.reason}): save it as UTF-8")
+    @contextmanager
+    def _errors_named(self) -> Iterator[None]:
+        try:
+            yield
+        except UnicodeDecodeError as error:
+            raise InvalidInput(f"{self._name} is not UTF-8 text ({error.reason}): save it as UTF-8") from None
+        except _CUT_GZIP as error:
+            raise _not_gzip(self._name, error) from None
 
     def read(self, size: int | None = -1) -> str:
-        try:
+        with self._errors_named():
             return super().read(size)
-        except UnicodeDecodeError as error:
-            raise self._not_utf8(error) from None
-        except _CUT_GZIP as error:
-            raise _not_gzip(self._name, error) from None
 
     def readline(self, size: int | None = -1) -> str:  # type: ignore[override]  # typeshed: _IOBase's bytes
-        try:
+        with self._errors_named():
             return super().readline(-1 if size is None else size)
-        except UnicodeDecodeError as error:
-            raise self._not_utf8(error) from None
-        except _CUT_GZIP as error:
-            raise _not_gzip(self._name, error) from None
 
     def __next__(self) -> str:  # type: ignore[override]  # typeshed: _IOBase's bytes
-        try:
+        with self._errors_named():
             return super().__next__()
-        except UnicodeDecodeError as error:
-            raise self._not_utf8(error) from None
-        except _CUT_GZIP as error:
-            raise _not_gzip(self._name, error) from None
 
 
 def open_input(path: str | os.PathLike[str]) -> IO[str]:
     """Open ``path`` (``-`` for standard input) as UTF-8 text, through gzip when it starts as gzip; bytes
     that are not UTF-8 are [`InvalidInput`][ckan_api_client.exceptions.InvalidInput] naming the file."""
-    return _Utf8Text(open_bytes(path), "stdin" if is_stdio(path) else str(path))
+    return _Utf8Text(open_bytes(path), _shown(path))
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
@@ -123,17 +123,17 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
     UTF-8) gives a [`BadLine`][ckan_api_client.core.streams.BadLine] as its value, so one bad line does not stop the reader. A file that is
     one JSON array (not JSON Lines) is [`InvalidInput`][ckan_api_client.exceptions.InvalidInput] at its first line, with how to convert it.
     Lines end at ``\\n`` (a ``\\r`` before it is whitespace to JSON)."""
-    name = "stdin" if is_stdio(path) else str(path)
     with open_bytes(path) as fh:
         first = True
-        for number, raw in enumerate(_gzip_checked(fh, name), start=1):
+        for number, raw in enumerate(_gzip_checked(fh, _shown(path)), start=1):
             if not raw.strip():
                 continue
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
                 text = raw.decode("utf-8", "replace").rstrip("\r\n")
-                yield number, BadLine(number, f"its bytes are not UTF-8 ({error.reason} at byte {error.start + 1})", text)
+                why = f"its bytes are not UTF-8 ({error.reason} at byte {error.start + 1})"
+                yield number, BadLine(number, why, text)
                 first = False
                 continue
             try:
@@ -164,7 +164,7 @@ def _gzip_checked(lines: Iterable[bytes], name: str) -> Iterator[bytes]:
 
 
 def not_json_lines(path: str | os.PathLike[str]) -> InvalidInput:
-    name = "stdin" if is_stdio(path) else str(path)
+    name = _shown(path)
     return InvalidInput(f"{name}: JSON Lines expected, one object per line; this is a JSON array: convert it "
                         f"with  jq -c '.[]' {name if name != 'stdin' else 'FILE'}")
 
@@ -224,7 +224,7 @@ def _complete_lines(path: Path) -> Iterator[tuple[str, Any]]:
                 except ValueError:  # UnicodeDecodeError is one
                     return
                 yield line, value
-    except (EOFError, OSError, zlib.error):
+    except (*_CUT_GZIP, OSError):
         return  # a gzip stream cut off mid-block: keep what was readable
 
 

@@ -52,8 +52,8 @@ from ..blocking.concurrency import alongside
 from ..blocking.datastore import DataStore
 from ..core import entities
 from ..core.entities import all_of
-from ..core.site import same_site
 from ..core.operation import Call
+from ..core.site import same_site
 from ..core.writes import create_resolving, revise
 from ..exceptions import CkanError, InvalidInput, NotAuthorized, NotFound, OperationFailure
 from .planning import DeleteLimit, instant
