@@ -293,7 +293,7 @@ def test_datastore_load_and_dump(ckan_stack: Stack, factory: Factory, tmp_path: 
     source.write_text("city,n\nTaipei,1\nZürich,2\n\"Kaohsiung, South\",3\n", encoding="utf-8")
     loaded = json.loads(cli(ckan_stack, "datastore", "load", "--dataset", dataset["id"], "-i", str(source),
                             "--name", "cities").stdout)
-    resource_id = loaded["resource_id"]
+    resource_id = loaded["details"]["resource_id"]
     dumped = tmp_path / "dump.csv"
     cli(ckan_stack, "datastore", "dump", resource_id, "-o", str(dumped))
     assert dumped.read_text(encoding="utf-8").replace("\r\n", "\n") == source.read_text(encoding="utf-8")
@@ -304,5 +304,5 @@ def test_datastore_load_and_dump(ckan_stack: Stack, factory: Factory, tmp_path: 
     as_jsonl = tmp_path / "dump.jsonl"
     summary = json.loads(cli(ckan_stack, "datastore", "dump", resource_id, "-o", str(as_jsonl),
                              "--filters", '{"city": "東京"}').stdout)
-    assert summary["rows"] == 1 and jsonl(as_jsonl) == [{"city": "東京", "n": 4}]  # typed by the table
+    assert summary["counts"] == {"written": 1} and jsonl(as_jsonl) == [{"city": "東京", "n": 4}]  # typed by the table
     assert cli(ckan_stack, "datastore", "load", "-i", str(source), check=1).stderr

@@ -61,7 +61,7 @@ def test_every_long_command_shows_progress_on_a_terminal(ckan_stack: Stack, fact
     assert {d["id"] for d in jsonl(tmp_path / "d.jsonl")} == {d["id"] for d in made}
 
     loaded = cli_pty(ckan_stack, "datastore", "load", "--dataset", made[1]["id"], "-i", str(upload))
-    resource_id = json.loads(loaded.screen[loaded.screen.index("{"):].splitlines()[0])["resource_id"]
+    resource_id = json.loads(loaded.screen[loaded.screen.index("{"):].splitlines()[0])["details"]["resource_id"]
     run = cli_pty(ckan_stack, "datastore", "dump", resource_id, "-o", str(tmp_path / "rows.csv"))
     assert RATE.search(run.screen)
     assert len((tmp_path / "rows.csv").read_text().splitlines()) == 301
@@ -245,24 +245,46 @@ def test_datastore_load_into_an_existing_table_needs_to_be_told_how(ckan_stack: 
     rows.write_text("code,value\n" + "".join(f"c{i},{i}\n" for i in range(100)), encoding="utf-8")
     first = json.loads(cli(ckan_stack, "datastore", "load", "--dataset", dataset["id"], "-i", str(rows),
                            "--primary-key", "code").stdout)
-    resource_id = first["resource_id"]
-    assert first["rows"] == 100
+    resource_id = first["details"]["resource_id"]
+    assert first["counts"] == {"written": 100}
 
     def count() -> int:
         return int(CkanLowlevelClient(ckan_stack.url, ckan_stack.token).call_action(
             "datastore_search", {"resource_id": resource_id, "limit": 0})["total"])
 
+    def written(path: Path, how: str) -> Any:
+        return json.loads(cli(ckan_stack, "datastore", "load", resource_id, "-i", str(path), how).stdout)["counts"]
+
     again = cli(ckan_stack, "datastore", "load", resource_id, "-i", str(rows), check=1)
     assert "--append" in again.stderr and "--replace" in again.stderr
     assert count() == 100
-    assert json.loads(cli(ckan_stack, "datastore", "load", resource_id, "-i", str(rows), "--upsert").stdout)["rows"] == 100
+    assert written(rows, "--upsert") == {"written": 100}
     assert count() == 100
-    assert json.loads(cli(ckan_stack, "datastore", "load", resource_id, "-i", str(rows), "--replace").stdout)["rows"] == 100
+    assert written(rows, "--replace") == {"written": 100}
     assert count() == 100
     more = tmp_path / "more.csv"
     more.write_text("code,value\nnew,1\n", encoding="utf-8")
-    assert json.loads(cli(ckan_stack, "datastore", "load", resource_id, "-i", str(more), "--append").stdout)["rows"] == 1
+    assert written(more, "--append") == {"written": 1}
     assert count() == 101
+
+
+def test_datastore_load_reports_lines_that_are_not_rows_and_loads_the_rest(ckan_stack: Stack, factory: Factory,
+                                                                          tmp_path: Path) -> None:
+    dataset = factory.make_dataset()
+    rows = tmp_path / "rows.jsonl"
+    rows.write_bytes(b'{"code": "a", "value": 1}\n{"code": "b", \n[1, 2]\n{"code": "\xff"}\n{"code": "c", "value": 3}\n')
+    log = tmp_path / "errors.jsonl"
+    run = cli(ckan_stack, "datastore", "load", "--dataset", dataset["id"], "-i", str(rows), "--error-log", str(log),
+              check=3)
+    summary = json.loads(run.stdout)
+    assert summary["counts"] == {"written": 2} and summary["invalid"] == 3
+    assert [(f["line"], f["record"]) for f in jsonl(log)] == [(2, '{"code": "b", '), (3, [1, 2]),
+                                                               (4, '{"code": "\ufffd"}')]
+    assert "line 3: datastore load" in run.stderr and "is a JSON array, not an object" in run.stderr
+    assert "not UTF-8" in run.stderr
+    table = CkanLowlevelClient(ckan_stack.url, ckan_stack.token).call_action(
+        "datastore_search", {"resource_id": summary["details"]["resource_id"], "sort": "code"})
+    assert [(r["code"], r["value"]) for r in table["records"]] == [("a", 1), ("c", 3)]
 
 
 # ------------------------------------------------------------------ load: the organization asked for

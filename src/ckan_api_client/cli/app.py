@@ -136,6 +136,10 @@ def progress_bar(settings: Settings, label: str, total: int | None = None, unit:
         yield Bar(bar)
 
 
+ERROR_LOG = click.option("--error-log", type=click.Path(path_type=Path),
+                         help="Write each failure and conflict here (JSON Lines).")
+
+
 @contextlib.contextmanager
 def logged_report(path: Path | None) -> Iterator[Report]:
     """A report whose failures are written to ``path`` as JSON Lines as they come (``--error-log``)."""

@@ -12,9 +12,10 @@ import click
 
 from ..blocking.datastore import DataStore
 from ..core.datastore import LOAD_MODES
-from ..core.streams import TextOutput, is_regular_target, open_input, read_jsonl
+from ..core.streams import BadLine, TextOutput, is_regular_target, open_input, read_jsonl
+from ..engines.report import INVALID, Failure, Measure, Report
 from ..exceptions import InvalidInput
-from .app import EXIT_OK, INPUT, OUTPUT, Settings, emit, main, progress_bar
+from .app import ERROR_LOG, INPUT, OUTPUT, Settings, finish, logged_report, main, progress_bar
 
 
 @main.group()
@@ -24,6 +25,10 @@ def datastore() -> None:
 
 def is_csv(path: Path) -> bool:
     return path.name.lower().removesuffix(".gz").endswith(".csv")
+
+
+JSON_KINDS = {list: "a JSON array", str: "a JSON string", int: "a JSON number", float: "a JSON number",
+              bool: "JSON true or false", type(None): "JSON null"}
 
 
 def csv_value(value: Any) -> Any:
@@ -46,11 +51,12 @@ def datastore_dump(settings: Settings, resource_id: str, output: Path, filters_j
     """
     filters = json_option("--filters", filters_json)
     store = DataStore(settings.client(), concurrency=settings.jobs)
-    columns = [f["id"] for f in store.info(resource_id) if f["id"] != "_id"]
-    rows = 0
+    report = Report("datastore dump")
+    report.details.update(resource_id=resource_id, path=str(output))
     out = TextOutput(output)
     try:
-        with progress_bar(settings, "datastore dump", unit="rows") as bar:
+        with Measure(report, store.client.transport), progress_bar(settings, "datastore dump", unit="rows") as bar:
+            columns = [f["id"] for f in store.info(resource_id) if f["id"] != "_id"]
             writer = csv.DictWriter(out.stream, fieldnames=columns) if is_csv(output) else None
             if writer is not None:
                 writer.writeheader()
@@ -59,15 +65,14 @@ def datastore_dump(settings: Settings, resource_id: str, output: Path, filters_j
                     writer.writerow({k: csv_value(v) for k, v in row.items()})
                 else:
                     out.write(row)
-                rows += 1
+                report.count("written")
                 if bar is not None:
                     bar.advance(1)
     except BaseException:
         out.abandon()
         raise
     out.commit()
-    emit({"operation": "datastore dump", "rows": rows, "path": str(output)}, err=not is_regular_target(output))
-    return EXIT_OK
+    return finish(report, settings, data_on_stdout=not is_regular_target(output))
 
 
 @datastore.command("load")
@@ -81,10 +86,12 @@ def datastore_dump(settings: Settings, resource_id: str, output: Path, filters_j
 @click.option("--upsert", "mode", flag_value="upsert",
               help="The table exists: update the rows with the same primary key, add the others.")
 @click.option("--replace", "mode", flag_value="replace", help="The table exists: drop it and load anew.")
+@ERROR_LOG
 @click.pass_obj
 def datastore_load(settings: Settings, resource_id: str | None, input_path: Path, dataset: str | None,
-                   name: str | None, primary_key: str | None, mode: str | None) -> int:
-    """Load rows from a CSV or JSON Lines file into a DataStore table, in chunks.
+                   name: str | None, primary_key: str | None, mode: str | None, error_log: Path | None) -> int:
+    """Load rows from a CSV or JSON Lines file into a DataStore table, in chunks; a line that is not a
+    JSON object is reported and left out, the rest loaded.
 
     A table that already exists is written only when told how: --append, --upsert or --replace.
 
@@ -97,31 +104,40 @@ def datastore_load(settings: Settings, resource_id: str | None, input_path: Path
         raise click.UsageError("give either RESOURCE_ID (the table of that resource) or --dataset (a new resource)")
     assert mode is None or mode in LOAD_MODES
     store = DataStore(settings.client(), concurrency=settings.jobs)
-    rows = [0]
-    with progress_bar(settings, "datastore load", unit="rows") as bar, contextlib.ExitStack() as stack:
-        def counted(records: Iterable[Any]) -> Iterator[Any]:
-            for number, record in enumerate(records, start=1):
-                if isinstance(record, Exception):
-                    raise InvalidInput(f"{input_path}: {record}")
-                rows[0] = number
+    with logged_report(error_log) as report, progress_bar(settings, "datastore load", unit="rows") as bar, \
+            contextlib.ExitStack() as stack:
+        report.operation = f"datastore load ({mode or 'create'})"
+
+        def rows_read(records: Iterable[tuple[int, Any]]) -> Iterator[Any]:
+            """The rows to load; a line that is not a JSON object is reported (with its text) and left out."""
+            for number, record in records:
                 if bar is not None:
                     bar.advance(1)
+                if not isinstance(record, dict):
+                    text = record.text if isinstance(record, BadLine) else record
+                    reason = str(record) if isinstance(record, BadLine) else \
+                        f"the line is {JSON_KINDS.get(type(record), 'a JSON value')}, not an object"
+                    report.add(Failure(INVALID, "datastore load", str(input_path), reason, line=number, record=text))
+                    continue
+                report.count("written")
                 yield record
 
         if is_csv(input_path):
-            records: Iterable[Any] = csv.DictReader(stack.enter_context(open_input(input_path)))
+            rows = csv.DictReader(stack.enter_context(open_input(input_path)))
+            records: Iterable[tuple[int, Any]] = ((rows.line_num, row) for row in rows)
         else:
-            records = (value for _, value in read_jsonl(input_path))
+            records = read_jsonl(input_path)
         try:
-            target = store.load(counted(records), resource_id, mode=mode,
-                                resource={"package_id": dataset, "name": name or input_path.name} if dataset else None,
-                                primary_key=primary_key.split(",") if primary_key else None)
+            with Measure(report, store.client.transport):
+                target = store.load(rows_read(records), resource_id, mode=mode,
+                                    resource={"package_id": dataset, "name": name or input_path.name} if dataset
+                                    else None, primary_key=primary_key.split(",") if primary_key else None)
         except InvalidInput as error:
             if "--" in str(error):  # a table that exists, or not: the user must say how
                 raise click.UsageError(str(error)) from None
             raise
-    emit({"operation": f"datastore load ({mode or 'create'})", "resource_id": target, "rows": rows[0]})
-    return EXIT_OK
+        report.details["resource_id"] = target
+    return finish(report, settings)
 
 
 def json_option(option: str, value: str | None) -> Any:

@@ -14,12 +14,10 @@ from ..engines.mirror import Mirror
 from ..engines.planning import DeleteLimit
 from ..engines.report import Report
 from ..engines.sync import PlannedWrite, SynchronizationClient
-from .app import INPUT, DeleteLimitType, Settings, emit, finish, logged_report, main, progress_bar
+from .app import ERROR_LOG, INPUT, DeleteLimitType, Settings, emit, finish, logged_report, main, progress_bar
 
 MAX_DELETE = click.option("--max-delete", type=DeleteLimitType(), default="50%", show_default=True,
                           help="Refuse a run that would delete more than this (a count, or a % of what it owns).")
-ERROR_LOG = click.option("--error-log", type=click.Path(path_type=Path),
-                         help="Write each failure and conflict here (JSON Lines).")
 STATE = click.option("--state", "state_path", type=click.Path(path_type=Path, dir_okay=False),
                      help="The state file (default: one per portal and source under ~/.local/state).")
 
