@@ -172,12 +172,13 @@ def test_a_corrupt_or_foreign_state_is_refused_before_any_write(client: CkanLowl
         [{"id": "t-1", "name": unique_name("theirs"), "owner_org": org["name"]}])
     garbage = tmp_path / "garbage.sqlite"
     garbage.write_bytes(b"not a database at all" * 100)
-    for path, message in ((garbage, "not a readable sync state"), (tmp_path / "theirs.sqlite", "not of")):
+    for path, message in ((garbage, "not a readable sync state"), (tmp_path / "theirs.sqlite", "not of"),
+                          (tmp_path / "typo" / "mine.sqlite", "the folder of the state .* does not exist")):
         before = client.transport.stats.snapshot()
         with pytest.raises(StateError, match=message):
             SynchronizationClient(client, mine, state=path).sync(source)
         assert "package_create" not in actions_during(client, before)
-    assert owned_by(client, mine) == {}
+    assert owned_by(client, mine) == {} and not (tmp_path / "typo").exists()
 
 
 def test_name_collision_is_a_conflict_not_an_overwrite(client: CkanLowlevelClient, factory: Factory,

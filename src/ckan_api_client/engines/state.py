@@ -128,7 +128,10 @@ class SyncState:
         self.on_close: Callable[[], None] | None = None
         """Run once the file is closed (a remote state is written back)."""
         self._lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.parent.is_relative_to(state_home()):
+            self.path.parent.mkdir(parents=True, exist_ok=True)  # the states' own home is made as needed
+        elif not self.path.parent.is_dir():  # a folder the user named: a typo must not make a new one
+            raise StateError(f"the folder of the state {self.path} does not exist (or is not a folder)")
         existed = self.path.exists() and self.path.stat().st_size > 0
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
