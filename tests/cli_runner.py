@@ -63,6 +63,9 @@ def cli_pty(stack: Stack | None, *args: str, env: dict[str, str] | None = None, 
         try:
             if cwd is not None:
                 os.chdir(cwd)
+            # As at a terminal, Ctrl-C interrupts: a test run started in the background (nohup, `&` in a
+            # script) hands its children SIGINT ignored, and Python then installs no KeyboardInterrupt.
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
             os.execve(sys.executable, [*COMMAND, *args], cli_env(stack, env))
         finally:
             os._exit(127)
