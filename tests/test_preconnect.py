@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from ckan_api_client import CkanLowlevelClient
-from ckan_api_client.__main__ import VALUE_OPTIONS, connection_ahead
+from ckan_api_client.__main__ import MAX_WALKS, VALUE_OPTIONS, connection_ahead
 from ckan_api_client.blocking import preconnect
 from loopback_servers import LoopbackServer, free_port
 
@@ -24,13 +24,22 @@ NO_ENV: dict[str, str] = {}
 
 
 @pytest.mark.parametrize(("argv", "environ", "expected"), [
-    (["--url", URL, "dump", "datasets", "--all"], NO_ENV, ("data.example.org", 443)),
-    (["dump", "datasets", "--all", "-r", "http://127.0.0.1:5000", "-j", "16"], NO_ENV, ("127.0.0.1", 5000)),
-    (["--url=http://[::1]:8080/", "-j2", "load", "datasets", "-I", "x.jsonl"], NO_ENV, ("::1", 8080)),
-    (["--remote", "http://CKAN.local", "--processes=3", "mirror", "--to", "http://other"], NO_ENV, ("ckan.local", 80)),
-    (["action", "package_show", "id=x", "-j", "8"], {"CKAN_URL": URL}, ("data.example.org", 443)),
-    (["-a", "dump", "--url", URL, "search", "q=x"], NO_ENV, ("data.example.org", 443)),  # "dump" is the token
-    (["-adump", "--url", URL, "search"], NO_ENV, ("data.example.org", 443)),
+    (["--url", URL, "action", "status_show"], NO_ENV, ("data.example.org", 443, 1)),
+    (["dump", "datasets", "-r", "http://127.0.0.1:5000", "x", "y"], NO_ENV, ("127.0.0.1", 5000, 1)),
+    (["--url=http://[::1]:8080/", "-j2", "load", "datasets", "-I", "x.jsonl"], NO_ENV, ("::1", 8080, 1)),
+    (["--remote", "http://CKAN.local", "--processes=3", "mirror", "--to", "http://other"], NO_ENV,
+     ("ckan.local", 80, 1)),
+    (["action", "package_show", "id=x", "-j", "8"], {"CKAN_URL": URL}, ("data.example.org", 443, 1)),
+    (["-a", "dump", "--url", URL, "search", "q=x"], NO_ENV, ("data.example.org", 443, 1)),  # "dump" is the token
+    (["-adump", "--url", URL, "search"], NO_ENV, ("data.example.org", 443, 1)),
+    # A dump of all datasets starts with a walk per job (at most 8), and the token check when there is a token
+    (["--url", URL, "dump", "datasets", "--all"], NO_ENV, ("data.example.org", 443, 4)),
+    (["--url", URL, "dump", "datasets", "--all"], {"CKAN_API_TOKEN": "t"}, ("data.example.org", 443, 5)),
+    (["-j", "2", "--token", "t", "--url", URL, "dump", "datasets", "--all"], NO_ENV, ("data.example.org", 443, 3)),
+    (["-j16", "-at", "--url", URL, "dump", "datasets", "-o", "x", "--all"], NO_ENV, ("data.example.org", 443, 9)),
+    (["--url", URL, "dump", "datasets", "--all", "--resume", "-o", "x"], NO_ENV, ("data.example.org", 443, 1)),
+    (["--url", URL, "dump", "organizations", "--all"], NO_ENV, ("data.example.org", 443, 1)),
+    (["--url", URL, "-j", "many", "dump", "datasets", "--all"], NO_ENV, ("data.example.org", 443, 1)),
     (["--url", URL, "dump", "--help"], NO_ENV, None),
     (["--version"], {"CKAN_URL": URL}, None),
     (["--url", URL], NO_ENV, None),  # no command: click prints the usage
@@ -43,9 +52,14 @@ NO_ENV: dict[str, str] = {}
     (["--url"], NO_ENV, None),
     (["--", "--url", URL, "dump"], NO_ENV, None),
 ])
-def test_the_entry_point_opens_a_connection_ahead_where_the_command_goes(
-        argv: list[str], environ: dict[str, str], expected: tuple[str, int] | None) -> None:
+def test_the_entry_point_opens_connections_ahead_where_the_command_goes(
+        argv: list[str], environ: dict[str, str], expected: tuple[str, int, int] | None) -> None:
     assert connection_ahead(argv, environ) == expected
+
+
+def test_the_entry_point_knows_how_many_ranges_a_dump_walks() -> None:
+    from ckan_api_client.engines.dump import MAX_WALKS as WALKED
+    assert MAX_WALKS == WALKED
 
 
 def test_the_entry_point_knows_every_global_option_that_takes_a_value() -> None:
@@ -54,10 +68,10 @@ def test_the_entry_point_knows_every_global_option_that_takes_a_value() -> None:
 
 
 class Counting(LoopbackServer):
-    """Answers every POST with an ok envelope; counts the connections it accepted and notes each request's
-    client port."""
+    """Answers every POST with an ok envelope (``answer_after`` seconds late); counts the connections it
+    accepted and notes each request's client port."""
 
-    def __init__(self) -> None:
+    def __init__(self, answer_after: float = 0.0) -> None:
         self.connections = 0
         self.ports: list[int] = []
         server = self
@@ -75,6 +89,7 @@ class Counting(LoopbackServer):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 server.ports.append(self.client_address[1])
+                time.sleep(answer_after)
                 body = b'{"success": true, "result": {"ckan_version": "2.11.0"}}'
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
@@ -101,6 +116,26 @@ def test_the_first_requests_go_out_on_the_connection_opened_ahead() -> None:
             client.call_action("status_show")
         assert server.connections == 1 and len(set(server.ports)) == 1  # no second connection was made
         assert preconnect.take("127.0.0.1", port) is None  # it was taken
+
+
+def test_requests_sent_at_once_each_take_a_connection_opened_ahead() -> None:
+    with Counting(answer_after=0.3) as server:  # the three are in flight together: none reuses another's
+        port = server.httpd.server_address[1]
+        preconnect.open_ahead("127.0.0.1", port, count=3)
+        wait_for(lambda: server.connections == 3)
+        with CkanLowlevelClient(server.url, concurrency=3) as client:
+            barrier = threading.Barrier(3)
+
+            def call() -> None:
+                barrier.wait()
+                client.call_action("status_show")
+
+            calls = [threading.Thread(target=call) for _ in range(3)]
+            for thread in calls:
+                thread.start()
+            for thread in calls:
+                thread.join(10)
+        assert server.connections == 3 and preconnect.take("127.0.0.1", port) is None  # none made anew, none left
 
 
 def test_a_connection_the_server_closed_or_that_failed_is_not_used() -> None:

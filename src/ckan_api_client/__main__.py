@@ -2,15 +2,17 @@
 
 Before it imports the command line (~0.2 s of modules), the entry point reads where the command will go
 (``--url`` or ``CKAN_URL``) and has a connection there [opened ahead][ckan_api_client.blocking.preconnect]
-meanwhile: for a portal 100 ms away, the handshake is done by the time the first request is ready.
-Nothing else is decided here; the command line reads its arguments (and reports their errors) as always.
+meanwhile: for a portal 100 ms away, the handshake is done by the time the first request is ready. A
+command that starts with several requests at once (``dump datasets --all``: one walk per job, and the
+token check) has that many opened. Nothing else is decided here; the command line reads its arguments
+(and reports their errors) as always.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Mapping, Sequence
+from typing import Mapping, NamedTuple, Sequence
 from urllib.parse import urlsplit
 
 URL_OPTIONS = ("--url", "-r", "--remote")
@@ -19,15 +21,28 @@ VALUE_OPTIONS = (*URL_OPTIONS, "-j", "--jobs", "-p", "--processes", "--token", "
 """The global options that take a value (the group's own in ``cli.app``; a test keeps the two the same)."""
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
+TOKEN_OPTIONS = ("--token", "-a", "--apikey")
+JOB_OPTIONS = ("-j", "--jobs", "-p", "--processes")
+MAX_WALKS = 8
+"""The most id ranges a dump of all datasets walks at once (``engines.dump``; a test keeps the two the same)."""
 
 
-def connection_ahead(argv: Sequence[str], environ: Mapping[str, str]) -> tuple[str, int] | None:
-    """``(host, port)`` of the connection to open ahead for the command line ``argv``, or None: for help and
+class Ahead(NamedTuple):
+    """Where to open connections ahead, and how many."""
+
+    host: str
+    port: int
+    connections: int = 1
+
+
+def connection_ahead(argv: Sequence[str], environ: Mapping[str, str]) -> Ahead | None:
+    """Where and how many connections to open ahead for the command line ``argv``, or None: for help and
     version, without a command or a URL (a ``--profile`` alone names one only in its file), with a proxy
     in the environment (the connection goes to the proxy), and for a URL the command line will refuse."""
     url: str | None = None
-    command: str | None = None
-    profile = False
+    words: list[str] = []
+    """The command and its arguments, options and all, without the global options."""
+    jobs, token, profile = "4", bool(environ.get("CKAN_API_TOKEN")), False
     index = 0
     while index < len(argv):
         arg = argv[index]
@@ -45,13 +60,17 @@ def connection_ahead(argv: Sequence[str], environ: Mapping[str, str]) -> tuple[s
                 url = value
             elif name == "--profile":
                 profile = True
+            elif name in JOB_OPTIONS:
+                jobs = value or jobs
+            elif name in TOKEN_OPTIONS:
+                token = bool(value)
             continue
-        if command is None and not arg.startswith("-"):
-            command = arg
+        if words or not arg.startswith("-"):
+            words.append(arg)
         index += 1
     if url is None and not profile:
         url = environ.get("CKAN_URL")
-    if not url or command is None or any(environ.get(v) or environ.get(v.upper()) for v in PROXY_VARIABLES):
+    if not url or not words or any(environ.get(v) or environ.get(v.upper()) for v in PROXY_VARIABLES):
         return None
     try:
         parts = urlsplit(url)
@@ -60,7 +79,17 @@ def connection_ahead(argv: Sequence[str], environ: Mapping[str, str]) -> tuple[s
         return None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
-    return parts.hostname, port
+    return Ahead(parts.hostname, port, requests_at_start(words, jobs, token))
+
+
+def requests_at_start(words: Sequence[str], jobs: str, token: bool) -> int:
+    """How many requests the command sends at once as it starts: ``dump datasets --all`` walks its id ranges
+    (one per job, at most eight) beside the token check; a resumed dump walks fewer, and every other command
+    starts with one request."""
+    if words[:2] != ["dump", "datasets"] or "--all" not in words or "--resume" in words:
+        return 1
+    walks = int(jobs) if jobs.isdigit() else 1
+    return min(max(walks, 1), MAX_WALKS) + token
 
 
 def main() -> int:
@@ -68,7 +97,7 @@ def main() -> int:
     ahead = connection_ahead(sys.argv[1:], os.environ)
     if ahead is not None:
         from .blocking.preconnect import open_ahead
-        open_ahead(*ahead)
+        open_ahead(ahead.host, ahead.port, count=ahead.connections)
     from .cli import run
     return run()
 

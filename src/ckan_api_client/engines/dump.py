@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import tempfile
 from concurrent.futures import Future
-from contextlib import closing
+from contextlib import closing, suppress
 from pathlib import Path
 from typing import IO, Any, Callable, Generator, Iterable, Iterator, Mapping
 
@@ -20,11 +20,14 @@ from ..blocking.concurrency import Runner, alongside, run_concurrently
 from ..core.entities import id_ranges, range_bounds
 from ..core.objects import entity_of
 from ..core.streams import TextOutput, final_path, read_jsonl
-from ..exceptions import InvalidInput
+from ..exceptions import CkanError, InvalidInput
 from .files import download_files
 from .report import Failure, Interrupted, Measure, Progress, Report
 
 __all__ = ["dump"]
+
+MAX_WALKS = 8
+"""The most id ranges a dump of all datasets walks at once."""
 
 
 def dump(client: CkanLowlevelClient, kind: str, path: str | Path, *, ids: Iterable[str] | None = None,
@@ -94,16 +97,24 @@ def _json_line(record: Any) -> str:
 def all_datasets(client: CkanLowlevelClient, output: TextOutput, concurrency: int, include_private: bool,
                  fq: str | None, report: Report, progress: Progress | None
                  ) -> Generator[tuple[str, dict[str, Any] | None], None, None]:
-    """Every dataset after the last one kept, as a JSON line (and the dataset, when it must be noted)."""
-    if progress is not None and progress.wants_total:
+    """Every dataset after the last one kept, as a JSON line (and the dataset, when it must be noted).
+
+    A progress bar's total is counted beside the walks, not before them: every request of the start goes out
+    at once (the command line opened a connection ahead for each)."""
+    def count_for_the_bar() -> None:
+        if progress is None or not progress.wants_total:
+            return
         query = {"rows": 0, "include_private": include_private, **({"fq": fq} if fq else {})}
-        found = client.call_action("package_search", query)
-        if isinstance(found, dict) and isinstance(found.get("count"), int):
-            progress.total(max(0, found["count"] - output.kept_count))
+        with suppress(CkanError):  # only the bar needs it; a search that fails fails the walks too
+            found = client.call_action("package_search", query)
+            if isinstance(found, dict) and isinstance(found.get("count"), int):
+                progress.total(max(0, found["count"] - output.kept_count))
+
     last = max((str(i) for i, _ in output.kept_ids if isinstance(i, str)), default=None)
     spool_dir = Path(output.part).parent if output.part is not None else None
-    for line in walk_in_parallel(client, spool_dir, concurrency, include_private, fq, last, report, progress):
-        yield line, (None if output.regular else json.loads(line))
+    with alongside(count_for_the_bar):
+        for line in walk_in_parallel(client, spool_dir, concurrency, include_private, fq, last, report, progress):
+            yield line, (None if output.regular else json.loads(line))
 
 
 def named_records(client: CkanLowlevelClient, entity: str, output: TextOutput, ids: Iterable[str] | None,
@@ -137,7 +148,7 @@ def walk_in_parallel(client: CkanLowlevelClient, spool_dir: Path | None, concurr
     the ranges before it are done, so the output stays in global id order and a cut-off dump
     resumes from its last id.
     """
-    ranges = id_ranges(max(1, min(concurrency, 8)), after)
+    ranges = id_ranges(max(1, min(concurrency, MAX_WALKS)), after)
     rows = client.page_size or 1000
 
     def walk(bounds: tuple[str | None, str | None]) -> IO[str]:
