@@ -16,6 +16,7 @@ from ckan_api_client import CkanLowlevelClient, DataStore, Dataset, Mirror, diff
 from ckan_api_client.engines.mirror import MIRROR_KEY
 from ckan_api_client.engines.planning import SOURCE_ID_KEY, SOURCE_KEY
 from ckan_api_client.engines.state import StateError
+from ckan_api_client.exceptions import CkanError
 from ckan_api_client.testing import discard
 from ckan_stack_plugin import DEFAULT_VERSION, REPO, Stack, bring_up
 from fault_proxy import FaultProxy
@@ -303,24 +304,33 @@ def test_an_image_that_cannot_be_fetched_does_not_hold_back_its_organization(cka
                     discard(client, action, ref)
 
 
-def test_a_resource_flagged_datastore_active_without_a_table_is_said_not_failed(ckan_stack: Stack,
-                                                                                tmp_path: Path) -> None:
-    """Records loaded from another portal's dump keep ``datastore_active`` on resources whose table stayed behind:
-    the mirror copies the dataset, says the table is missing at the source, and fails nothing."""
+def test_a_table_or_a_file_the_source_lacks_is_said_not_failed(ckan_stack: Stack, tmp_path: Path) -> None:
+    """Records loaded from another portal's dump keep ``datastore_active`` on resources whose table stayed behind,
+    and ``url_type: upload`` on resources whose file did (CKAN answers 500 for such a file): the mirror copies
+    the dataset, says what is missing at the source, fails nothing, and its next run is incremental."""
     source_stack = stack("2.11.6", ckan_stack)
     tag = uuid.uuid4().hex[:8]
     with source_stack.client() as source, ckan_stack.client() as destination:
         org = source.call_action("organization_create", {"name": f"dsa-{tag}"})
         dataset = source.call_action("package_create", {
             "name": f"dsa-{tag}", "owner_org": org["id"],
-            "resources": [{"url": "http://example.com/t.csv", "name": "table", "datastore_active": True}]})
+            "resources": [{"url": "http://example.com/t.csv", "name": "table", "datastore_active": True},
+                          {"url": "report.pdf", "url_type": "upload", "name": "file left behind", "size": 1000}]})
         try:
             assert dataset["resources"][0].get("datastore_active") in (True, "True")
-            report = Mirror(source, destination, name=f"dsa-{tag}", organization=org["name"],
-                            state=tmp_path / "s.sqlite").run()
+            with pytest.raises(CkanError):  # the source itself cannot give the file
+                source.download_resource(dataset["resources"][1], tmp_path / "report.pdf")
+            mirror = Mirror(source, destination, name=f"dsa-{tag}", organization=org["name"],
+                            state=tmp_path / "s.sqlite")
+            report = mirror.run()
             assert report.ok and report.created == 1, report.failures
             assert report.counts["tables missing at the source"] == 1
-            assert any("no DataStore table" in note.reason for note in report.notes)
+            assert report.counts["files missing at the source"] == 1
+            assert sorted(note.operation for note in report.notes) == ["copy file", "copy table"]
+            copy = destination.get_dataset(dataset["id"])
+            assert [r["name"] for r in copy["resources"]] == ["table", "file left behind"]
+            again = mirror.run()
+            assert again.ok and again["source datasets read"] == 0 and again.write_requests == 0, again.summary()
         finally:
             for client in (source, destination):
                 for action, ref in (("dataset_purge", dataset["id"]), ("organization_purge", org["id"])):

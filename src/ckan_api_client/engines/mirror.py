@@ -16,7 +16,9 @@ What it adds:
   temporary file, checked against its declared size and hash) and uploaded to the destination, so
   the copy no longer points at the source. A file is copied again only when its size, hash or
   modification time changed ([`CopyTracker`][ckan_api_client.engines.mirror.CopyTracker]); a copy is recorded only once it is complete,
-  so a run killed midway copies it again instead of leaving it half done.
+  so a run killed midway copies it again instead of leaving it half done. A file the source cannot
+  give (an upload whose file is not in its storage, as after a dump loaded elsewhere) is said, not
+  failed, and asked again only when the source's resource changes.
 * **DataStore tables** of datastore-active resources: the fields with their types, then the rows,
   read with keyset paging and written in chunks (``datastore=False`` to skip).
 * **identity**: when the destination key is a sysadmin's, dataset, resource, organization and group
@@ -55,7 +57,7 @@ from ..core.entities import all_of
 from ..core.operation import Call
 from ..core.site import same_site
 from ..core.writes import create_resolving, revise
-from ..exceptions import CkanError, InvalidInput, NotAuthorized, NotFound, OperationFailure
+from ..exceptions import CkanError, InvalidInput, NotAuthorized, NotFound, OperationFailure, ServerError
 from .planning import DeleteLimit, instant
 from .report import CONFLICT, Failure, Measure, Report
 from .state import SyncState, open_state, resolve_state_path
@@ -71,6 +73,8 @@ _GROUP_FIELDS = ("title", "description", "image_url")
 COMPACT = "id,metadata_modified"
 FULL_BATCH = 100
 """Source datasets read in full per search, by id, in an incremental run."""
+MISSING = "missing at the source:"
+"""Marks, in the state, an upload whose file the source could not give (then the copy's resource id)."""
 
 
 class Mirror:
@@ -424,7 +428,11 @@ class MirrorRun:
     # ------------------------------------------------------------------ files and tables
 
     def copy_file(self, upload: _Upload, resources: list[Mapping[str, Any]]) -> bool:
-        """Copy one uploaded file, unless the destination has this very version already; True if copied."""
+        """Copy one uploaded file, unless the destination has this very version already; True if copied.
+
+        A file the source cannot give (404, or the 500 CKAN answers when an upload's file is not in its
+        storage, as after a dump loaded elsewhere) does not hold the dataset back: it is said, remembered with
+        this version of the resource, and asked again only when the source's resource changes."""
         if upload.position >= len(resources):
             raise OperationFailure(f"the copy of resource {upload.resource_id} is missing")
         target = resources[upload.position]
@@ -433,8 +441,19 @@ class MirrorRun:
         if done == (upload.fingerprint, str(target["id"])) and target.get("url_type") == "upload":
             self.report.count("files unchanged")
             return False
+        if done == (upload.fingerprint, f"{MISSING}{target['id']}"):
+            self.report.count("files missing at the source")
+            return False
         with tempfile.TemporaryDirectory(prefix="ckan-mirror-") as tmp:
-            local = self.source.download_resource(upload.source, Path(tmp) / _file_name(upload.url))
+            try:
+                local = self.source.download_resource(upload.source, Path(tmp) / _file_name(upload.url))
+            except (NotFound, ServerError) as error:
+                self.report.count("files missing at the source")
+                self.report.note(Failure("note", "copy file", upload.resource_id, "the source's resource is an upload "
+                                         f"but the source cannot give its file ({error}): nothing to copy"))
+                if self.state is not None:
+                    self.state.record_copy(key, upload.fingerprint, f"{MISSING}{target['id']}")
+                return False
             self.destination.replace_resource_file(str(target["id"]), local.path)
         if upload.source.get("last_modified"):  # CKAN stamps an upload with its own time: the source's again
             self.destination.call_action("resource_patch", {"id": target["id"],
