@@ -145,13 +145,16 @@ def test_load_logs_bad_records_and_loads_the_good(ckan_stack: Stack, client: Cka
     for record in good:
         factory.track_dataset(record["name"])
     summary = json.loads(proc.stdout)
-    assert summary["counts"]["created"] == 4 and summary["failed"] == 4
+    assert summary["counts"]["created"] == 4 and summary["failed"] == 1 and summary["invalid"] == 3
     assert ckan_stack.token not in errors.read_text(encoding="utf-8")
     logged = {e["line"]: e for e in jsonl(errors)}
     assert sorted(logged) == [2, 3, 5, 6]
-    assert "not JSON" in logged[2]["reason"] and "must be a dict" in logged[3]["reason"]
+    assert "not JSON" in logged[2]["reason"] and logged[3]["reason"] == "the line is a JSON array, not an object"
     assert "name" in logged[5]["field_errors"] and "no name" in logged[6]["reason"]
     assert logged[2]["record"] == "{not json" and logged[5]["record"]["name"] == "Bad Name!"  # ready to fix
+    # Bad input is invalid; what the server refused (line 5) failed.
+    assert [logged[n]["kind"] for n in (2, 3, 5, 6)] == ["invalid", "invalid", "failed", "invalid"]
+    assert "invalid: line 3: upsert dataset: the line is a JSON array, not an object" in proc.stderr
     for record in good:
         assert client.get_dataset(record["name"])["organization"]["name"] == org["name"]
 
@@ -161,13 +164,14 @@ def test_load_logs_bad_records_and_loads_the_good(ckan_stack: Stack, client: Cka
     with open(source, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(more) + "\n")
     resumed = json.loads(cli(ckan_stack, "load", "datasets", "-i", str(source), "--resume", check=3).stdout)
-    assert resumed["counts"]["skipped (done before)"] == 4 and resumed["counts"]["created"] == 1 and resumed["failed"] == 4
+    assert resumed["counts"]["skipped (done before)"] == 4 and resumed["counts"]["created"] == 1
+    assert resumed["failed"] == 1 and resumed["invalid"] == 3
     assert client.get_dataset(more["name"])["name"] == more["name"]
 
     updated = json.loads(cli(ckan_stack, "load", "datasets", "-i", str(source), "--update-only", check=3).stdout)
     assert updated["counts"]["updated"] == 5
     only_new = json.loads(cli(ckan_stack, "load", "datasets", "-i", str(source), "--create-only", check=3).stdout)
-    assert only_new["counts"].get("created", 0) == 0 and only_new["failed"] == 9
+    assert only_new["counts"].get("created", 0) == 0 and only_new["failed"] == 6 and only_new["invalid"] == 3
 
 
 def test_delete_and_purge(ckan_stack: Stack, client: CkanLowlevelClient, factory: Factory, tmp_path: Path) -> None:

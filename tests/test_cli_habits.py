@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import threading
 from pathlib import Path
 
 import click
@@ -76,3 +79,29 @@ def test_every_help_page_renders_its_examples_line_by_line() -> None:
         assert "\\b" not in out.stdout and "\b" not in out.stdout, command
         for line in out.stdout.splitlines():
             assert line.count("ckan-api-client ") <= 1, (command, line)  # two examples run into one line
+
+
+def test_an_input_that_is_not_there_is_refused_before_any_request_or_output(tmp_path: Path) -> None:
+    nowhere = ["--url", "http://127.0.0.1:9", "--retries", "0"]  # a port nothing answers: a request would say so
+    missing = str(tmp_path / "missing.jsonl")
+    for args in (["load", "datasets", "-i", missing], ["delete", "datasets", "-i", missing],
+                 ["sync", missing, "--source-name", "s"], ["action", "package_create", "-I", missing],
+                 ["datastore", "load", "-i", missing], ["export", "dcat", "-i", missing],
+                 ["load", "groups", "-i", str(tmp_path)]):
+        refused = cli(None, *nowhere, *args, check=1)
+        assert refused.stdout == "" and len(refused.stderr.strip().splitlines()) == 1, args
+        assert "no such file: " + missing in refused.stderr or "is a folder, not a file" in refused.stderr, args
+    # A pipe (`-i <(zcat dump.gz)`) is checked without being opened: what it holds is all read.
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    record = {"id": "0c8f2a51-5b1d-4c52-9a3f-0e3c3d2a1b10", "name": "piped", "title": "Through a pipe"}
+
+    def write() -> None:
+        with open(fifo, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    exported = cli(None, *nowhere, "export", "dcat", "-i", str(fifo), "--base-url", "https://portal.example")
+    writer.join(10)
+    assert "Through a pipe" in exported.stdout

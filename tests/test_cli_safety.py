@@ -174,7 +174,7 @@ def test_files_as_people_have_them_are_bad_records_or_one_line(ckan_stack: Stack
     mixed.write_bytes(json.dumps(good, ensure_ascii=False).encode() + b'\n{"name": "caf\xe9"}\n')
     loaded = cli(ckan_stack, "load", "datasets", "-i", str(mixed), check=3)
     assert json.loads(loaded.stdout)["counts"]["created"] == 1 and client.get_dataset(good["name"])["title"] == "Café"
-    assert "line 2 is not JSON: its bytes are not UTF-8" in loaded.stderr
+    assert "invalid: line 2: upsert dataset: not JSON: its bytes are not UTF-8" in loaded.stderr
 
     ids = tmp_path / "ids.txt"
     ids.write_bytes(b"caf\xe9\n")
@@ -300,6 +300,12 @@ def test_load_puts_a_dataset_in_the_organization_its_owner_org_names(ckan_stack:
     source = write_jsonl(tmp_path / "in.jsonl", [moved, by_id, foreign, orphan])
     for record in (moved, by_id, foreign, orphan):
         factory.track_dataset(record["name"])
+    # A default organization that is not there would fail every record that needs it: refused, nothing written.
+    typo = cli(ckan_stack, "load", "datasets", "-i", str(source), "--default-organization", fallback["name"] + "x",
+               check=1)
+    assert f"the default organization '{fallback['name']}x' is not an organization of" in typo.stderr
+    assert len(typo.stderr.strip().splitlines()) == 1
+    assert client.call_action("package_search", {"fq": f"name:{moved['name']}", "include_private": True})["count"] == 0
     out = json.loads(cli(ckan_stack, "load", "datasets", "-i", str(source), "--default-organization",
                          fallback["name"]).stdout)
     assert out["counts"]["created"] == 4

@@ -305,5 +305,7 @@ def test_data_packages_pass_frictionless(ckan_stack: Stack, factory: Factory, tm
                           capture_output=True, text=True, timeout=300)
     result = json.loads(proc.stdout)
     assert result["valid"], json.dumps(result)[:3000]
-    again = json.loads(cli(ckan_stack, "export", "datapackage", dataset["name"], "-o", str(out)).stdout)
-    assert again["counts"]["packages unchanged"] == 1  # nothing changed, nothing written again
+    # Nothing changed, nothing written again; an id that is not there fails alone, the others go on.
+    again = cli(ckan_stack, "export", "datapackage", "not-a-dataset-here", dataset["name"], "-o", str(out), check=3)
+    assert json.loads(again.stdout)["counts"]["packages unchanged"] == 1
+    assert "failed: export not-a-dataset-here: HTTP 404 package_show" in again.stderr

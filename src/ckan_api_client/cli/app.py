@@ -19,6 +19,7 @@ from .._version import __version__
 from ..blocking.client import CkanLowlevelClient
 from ..core.options import ClientOptions, RetryPolicy
 from ..core.site import site_root
+from ..core.streams import require_readable
 from ..engines.planning import DeleteLimit
 from ..engines.report import Failure, Interrupted, Progress, Report
 from ..exceptions import CkanError, DestinationExists, InvalidInput
@@ -184,8 +185,22 @@ class DeleteLimitType(click.ParamType):  # type: ignore[type-arg,unused-ignore]
             self.fail(str(error), param, ctx)
 
 
+class InputFile(click.ParamType):  # type: ignore[type-arg,unused-ignore]
+    """A file to read (``-``: stdin), refused as the command line is read when it is not there, is a folder
+    or may not be read: before any request, and before a command writes the first byte of its output."""
+
+    name = "file"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        try:
+            require_readable(value)
+        except InvalidInput as error:
+            self.fail(str(error), param, ctx)
+        return Path(value)
+
+
 OUTPUT = click.Path(path_type=Path, allow_dash=True, dir_okay=False)
-INPUT = click.Path(path_type=Path, allow_dash=True, dir_okay=False)
+INPUT = InputFile()
 KIND = click.Choice(["datasets", "organizations", "groups"])
 
 

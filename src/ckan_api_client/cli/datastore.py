@@ -12,8 +12,8 @@ import click
 
 from ..blocking.datastore import DataStore
 from ..core.datastore import LOAD_MODES
-from ..core.streams import BadLine, TextOutput, is_regular_target, open_input, read_jsonl
-from ..engines.report import INVALID, Failure, Measure, Report
+from ..core.streams import TextOutput, is_regular_target, open_input, read_jsonl
+from ..engines.report import Failure, Measure, Report
 from ..exceptions import InvalidInput
 from .app import ERROR_LOG, INPUT, OUTPUT, Settings, finish, logged_report, main, progress_bar
 
@@ -25,10 +25,6 @@ def datastore() -> None:
 
 def is_csv(path: Path) -> bool:
     return path.name.lower().removesuffix(".gz").endswith(".csv")
-
-
-JSON_KINDS = {list: "a JSON array", str: "a JSON string", int: "a JSON number", float: "a JSON number",
-              bool: "JSON true or false", type(None): "JSON null"}
 
 
 def csv_value(value: Any) -> Any:
@@ -113,11 +109,9 @@ def datastore_load(settings: Settings, resource_id: str | None, input_path: Path
             for number, record in records:
                 if bar is not None:
                     bar.advance(1)
-                if not isinstance(record, dict):
-                    text = record.text if isinstance(record, BadLine) else record
-                    reason = str(record) if isinstance(record, BadLine) else \
-                        f"the line is {JSON_KINDS.get(type(record), 'a JSON value')}, not an object"
-                    report.add(Failure(INVALID, "datastore load", str(input_path), reason, line=number, record=text))
+                unreadable = Failure.of_line("datastore load", str(input_path), number, record)
+                if unreadable is not None:
+                    report.add(unreadable)
                     continue
                 report.count("written")
                 yield record

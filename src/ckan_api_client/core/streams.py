@@ -28,7 +28,7 @@ from typing import IO, Any, Iterable, Iterator, Mapping, cast
 from ..exceptions import InvalidInput
 from . import codec
 
-__all__ = ["STDIO", "is_stdio", "open_bytes", "open_input", "read_jsonl", "BadLine", "TextOutput", "is_regular_target",
+__all__ = ["STDIO", "is_stdio", "open_bytes", "open_input", "read_jsonl", "BadLine", "not_a_record", "require_readable", "TextOutput", "is_regular_target",
            "require_folder", "side_file", "part_path", "final_path"]
 
 STDIO = "-"
@@ -51,6 +51,35 @@ class BadLine(ValueError):
         super().__init__(f"line {number} is not JSON: {message}")
         self.number = number
         self.text = text
+        self.reason = f"not JSON: {message}"
+        """Why, without the line's number (which a report gives beside it)."""
+
+
+_JSON_KINDS = {list: "a JSON array", str: "a JSON string", int: "a JSON number", float: "a JSON number",
+               bool: "JSON true or false", type(None): "JSON null"}
+
+
+def not_a_record(value: Any) -> str | None:
+    """Why a value :func:`read_jsonl` gave is not a record (a JSON object), or ``None`` when it is one."""
+    if isinstance(value, dict):
+        return None
+    if isinstance(value, BadLine):
+        return value.reason
+    return f"the line is {_JSON_KINDS.get(type(value), 'a JSON value')}, not an object"
+
+
+def require_readable(path: str | os.PathLike[str]) -> None:
+    """Refuse an input that is not there, is a folder or may not be read, without opening it (a pipe
+    such as ``<(zcat x.gz)`` opened to check would lose what it holds); ``-`` (stdin) passes."""
+    if is_stdio(path):
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise InvalidInput(f"{target} is a folder, not a file")
+    if not target.exists():
+        raise InvalidInput(f"no such file: {target}")
+    if not os.access(target, os.R_OK):
+        raise InvalidInput(f"cannot read {target}: permission denied")
 
 
 def open_bytes(path: str | os.PathLike[str]) -> IO[bytes]:
@@ -59,15 +88,11 @@ def open_bytes(path: str | os.PathLike[str]) -> IO[bytes]:
     if is_stdio(path):
         raw = os.fdopen(os.dup(sys.stdin.fileno()), "rb")
     else:
-        target = Path(path)
-        if target.is_dir():
-            raise InvalidInput(f"{target} is a folder, not a file")
+        require_readable(path)
         try:
-            raw = open(target, "rb")
-        except FileNotFoundError:
-            raise InvalidInput(f"no such file: {target}") from None
+            raw = open(path, "rb")
         except OSError as error:
-            raise InvalidInput(f"cannot read {target}: {error.strerror or error}") from None
+            raise InvalidInput(f"cannot read {path}: {error.strerror or error}") from None
     if raw.peek(2)[:2] == GZIP_MAGIC:
         return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb"))
     return raw

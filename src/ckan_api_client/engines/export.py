@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from ..blocking.client import CkanLowlevelClient
 from ..blocking.concurrency import run_concurrently
-from ..core.streams import BadLine, final_path, is_regular_target, is_stdio, read_jsonl, require_folder
+from ..core.streams import final_path, is_regular_target, is_stdio, read_jsonl, require_folder
 from ..exceptions import InvalidInput
 from .delete import search
 from .report import Failure, Interrupted, Measure, Progress, Report
@@ -40,10 +40,10 @@ def datasets_from(client: CkanLowlevelClient | None, input_path: str | Path | No
         for index, (number, record) in enumerate(read_jsonl(input_path)):
             if index < skip:
                 continue
-            if isinstance(record, BadLine) or not isinstance(record, dict):
+            unreadable = Failure.of_line("read", None, number, record)
+            if unreadable is not None:
                 if report is not None:
-                    report.add(Failure.of("read", f"line {number}", record if isinstance(record, BadLine)
-                                          else InvalidInput("not a dataset"), line=number))
+                    report.add(unreadable)
                 continue
             yield record
         return
@@ -162,10 +162,12 @@ def export_datapackages(client: CkanLowlevelClient, folder: str | Path, *, ids: 
     root = Path(folder)
     with Measure(report, client.transport):
         client.check_token()
-        datasets: Iterable[Mapping[str, Any]] = (client.get_dataset(ref) for ref in ids) if ids is not None else \
+        # Ids are read by the workers, so one that is not there is a failure of its own, not of the run.
+        datasets: Iterable[str | Mapping[str, Any]] = list(ids) if ids is not None else \
             search(client, fq=fq, include_private=include_private)
 
-        def one(dataset: Mapping[str, Any]) -> str:
+        def one(item: str | Mapping[str, Any]) -> str:
+            dataset = client.get_dataset(item) if isinstance(item, str) else item
             target = root / str(dataset.get("name") or dataset.get("id"))
             if is_current(target, dataset):
                 return "packages unchanged"
@@ -174,9 +176,9 @@ def export_datapackages(client: CkanLowlevelClient, folder: str | Path, *, ids: 
             report.count("tables", tables)
             return "packages written"
 
-        for dataset, outcome in run_concurrently(datasets, one, concurrency=concurrency):
+        for item, outcome in run_concurrently(datasets, one, concurrency=concurrency):
             if isinstance(outcome, Exception):
-                report.add(Failure.of("export", str(dataset.get("name")), outcome))
+                report.add(Failure.of("export", item if isinstance(item, str) else str(item.get("name")), outcome))
             else:
                 report.count(outcome)
             if progress is not None:

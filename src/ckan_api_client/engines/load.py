@@ -17,7 +17,7 @@ from ..blocking.concurrency import run_concurrently
 from ..core import entities
 from ..core.objects import OBJECT_TYPES, diff, entity_of, owner_org_ref, portable_dataset, portable_group
 from ..core.operation import Call, Operation
-from ..core.streams import BadLine, read_jsonl, side_file
+from ..core.streams import read_jsonl, side_file
 from ..core.writes import CreateOutcome, create_resolving, repeated
 from ..exceptions import InvalidInput, ValidationError
 from .files import read_manifest
@@ -111,6 +111,10 @@ class Loader:
         if entity == "dataset":
             for org in client.list_group_summaries("organization"):
                 self.known_orgs.update(str(org[k]) for k in ("id", "name") if org.get(k))
+            if default_organization is not None and default_organization not in self.known_orgs:
+                # Every record that needs it would be refused, one write each: say it once, before any.
+                raise InvalidInput(f"the default organization {default_organization!r} is not an organization of "
+                                   f"{client.base_url} (give its name or id)")
         action = "package" if entity == "dataset" else entity
         self.create_action, self.show_action = f"{action}_create", f"{action}_show"
 
@@ -122,13 +126,18 @@ class Loader:
                 if number in marks.done:
                     self.report.count("skipped (done before)")
                     continue
+                unreadable = Failure.of_line(f"{self.mode} {self.entity}", None, number, value)
+                if unreadable is not None:
+                    self.report.add(unreadable)
+                    if progress is not None:
+                        progress.advance(1)
+                    continue
                 yield number, value
 
         for (number, record), outcome in run_concurrently(tasks(), self.write, concurrency=concurrency):
             if isinstance(outcome, Exception):
-                raw = record.text if isinstance(record, BadLine) else record
-                ref = record.get("name") if isinstance(record, Mapping) else None
-                self.report.add(Failure.of(f"{self.mode} {self.entity}", ref, outcome, line=number, record=raw))
+                self.report.add(Failure.of(f"{self.mode} {self.entity}", record.get("name"), outcome, line=number,
+                                           record=record))
             else:
                 self.report.count(outcome)
                 marks.mark(number)
@@ -137,8 +146,6 @@ class Loader:
 
     def portable(self, record: Any) -> tuple[dict[str, Any], str, list[Upload]]:
         """The record as this site takes it, its name, and the files to upload after writing it."""
-        if isinstance(record, Exception):
-            raise InvalidInput(str(record))
         if self.entity == "dataset":
             portable = portable_dataset(record)
             portable["owner_org"] = owner_org_ref(record, self.known_orgs.__contains__, self.default_organization)

@@ -15,7 +15,8 @@ from typing import Any, Callable
 
 from ..core.calls import is_read_only
 from ..core.exchange import BaseTransport
-from ..exceptions import CkanError, ValidationError
+from ..core.streams import BadLine, not_a_record
+from ..exceptions import CkanError, InvalidInput, ValidationError
 
 __all__ = ["Failure", "Report", "Measure", "Interrupted"]
 
@@ -45,18 +46,31 @@ class Failure:
 
     @classmethod
     def of(cls, operation: str, ref: str | None, error: BaseException, **where: Any) -> Failure:
-        """A failure from an exception: its message (or type and message, if it is not ours)."""
+        """A failure from an exception: its message (or type and message, if it is not ours); bad input
+        (:class:`InvalidInput`) is an invalid record, not a failed write."""
         reason = str(error) if isinstance(error, CkanError) else f"{type(error).__name__}: {error}"
         fields = error.error_dict if isinstance(error, ValidationError) else None
-        return cls(FAILED, operation, ref, reason, error_type=type(error).__name__, field_errors=fields or None,
+        kind = INVALID if isinstance(error, InvalidInput) else FAILED
+        return cls(kind, operation, ref, reason, error_type=type(error).__name__, field_errors=fields or None,
                    **where)
+
+    @classmethod
+    def of_line(cls, operation: str, ref: str | None, number: int, value: Any) -> Failure | None:
+        """The invalid record for a JSON Lines value that is not a record (with the line as read, to fix
+        it), or ``None`` when it is one."""
+        reason = not_a_record(value)
+        if reason is None:
+            return None
+        return cls(INVALID, operation, ref, reason, line=number,
+                   record=value.text if isinstance(value, BadLine) else value)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
     def __str__(self) -> str:
         where = f"line {self.line}: " if self.line else ""
-        return f"{self.kind}: {where}{self.operation} {self.ref or self.source_id or ''}: {self.reason}"
+        what = " ".join(part for part in (self.operation, self.ref or self.source_id) if part)
+        return f"{self.kind}: {where}{what}: {self.reason}"
 
 
 @dataclass
