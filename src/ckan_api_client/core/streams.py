@@ -28,8 +28,8 @@ from typing import IO, Any, Iterable, Iterator, Mapping, cast
 from ..exceptions import InvalidInput
 from . import codec
 
-__all__ = ["STDIO", "is_stdio", "open_bytes", "open_input", "read_jsonl", "BadLine", "not_a_record", "require_readable", "TextOutput", "is_regular_target",
-           "require_folder", "side_file", "part_path", "final_path"]
+__all__ = ["STDIO", "is_stdio", "open_bytes", "open_input", "read_jsonl", "BadLine", "not_a_record", "require_readable",
+           "TextOutput", "is_regular_target", "require_folder", "side_file", "part_path", "final_path"]
 
 STDIO = "-"
 GZIP_MAGIC = b"\x1f\x8b"
