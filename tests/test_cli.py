@@ -174,6 +174,49 @@ def test_load_logs_bad_records_and_loads_the_good(ckan_stack: Stack, client: Cka
     assert only_new["counts"].get("created", 0) == 0 and only_new["failed"] == 6 and only_new["invalid"] == 3
 
 
+def test_batch_runs_a_file_of_actions_in_order_and_resumes(ckan_stack: Stack, client: CkanLowlevelClient,
+                                                            factory: Factory, tmp_path: Path) -> None:
+    org = factory.make_org()
+    name = unique_name("batch")
+    factory.track_dataset(name)
+    upload = tmp_path / "data.csv"
+    upload.write_bytes(b"a,b\n1,2\n")
+    lines = [{"action": "package_create", "data": {"name": name, "owner_org": org["id"]}},
+             {"action": "package_patch", "data": {"id": name, "title": "Patched by batch"}},  # needs line 1
+             {"action": "resource_create", "data": {"package_id": name, "name": "file"},
+              "files": {"upload": str(upload)}},
+             {"action": "package_show", "data": {"id": unique_name("not-there")}},
+             ["not", "an", "action"],
+             {"data": {"id": name}}]
+    actions = tmp_path / "actions.jsonl"
+    actions.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    results, errors = tmp_path / "results.jsonl", tmp_path / "errors.jsonl"
+    first = cli(ckan_stack, "batch", "-i", str(actions), "-o", str(results), "--error-log", str(errors), check=3)
+    summary = json.loads(first.stdout)
+    assert summary["counts"] == {"package_create": 1, "package_patch": 1}
+    assert summary["failed"] == 1 and summary["invalid"] == 3  # a file to upload needs --local-files
+    assert [(r["line"], r["action"]) for r in jsonl(results)] == [(1, "package_create"), (2, "package_patch")]
+    assert client.get_dataset(name)["title"] == "Patched by batch" and not client.get_dataset(name)["resources"]
+    logged = {e["line"]: e for e in jsonl(errors)}
+    assert logged[3]["kind"] == "invalid" and "--local-files" in logged[3]["reason"]
+    assert logged[4]["kind"] == "failed" and logged[4]["error_type"] == "NotFound"
+    assert logged[5]["reason"] == "the line is a JSON array, not an object" and "no action" in logged[6]["reason"]
+
+    # Resumed with --local-files: the lines done before are not run again, the upload is.
+    again = json.loads(cli(ckan_stack, "batch", "-i", str(actions), "-o", str(results), "--local-files", "--resume",
+                           check=3).stdout)
+    assert again["counts"] == {"skipped (done before)": 2, "resource_create": 1} and again["write_requests"] == 1
+    resources = client.get_dataset(name)["resources"]
+    assert len(resources) == 1 and resources[0]["url_type"] == "upload"
+    assert [r["line"] for r in jsonl(results)] == [1, 2, 3]
+
+    # Independent lines, -j at a time, results in the input's order, from stdin to stdout.
+    shows = "".join(json.dumps({"action": "package_show", "data": {"id": name}}) + "\n" for _ in range(6))
+    piped = cli(ckan_stack, "-j", "3", "batch", input=shows)
+    assert [json.loads(line)["line"] for line in piped.stdout.splitlines()] == [1, 2, 3, 4, 5, 6]
+    assert json.loads(piped.stderr.splitlines()[0])["counts"] == {"package_show": 6}
+
+
 def test_delete_and_purge(ckan_stack: Stack, client: CkanLowlevelClient, factory: Factory, tmp_path: Path) -> None:
     org = factory.make_org()
     made = [factory.make_dataset(org=org) for _ in range(4)]

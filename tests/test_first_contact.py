@@ -124,7 +124,8 @@ def test_dump_writes_to_stdout_by_default_and_takes_ckanapis_flags(ckan_stack: S
 
 
 @pytest.mark.parametrize("flag, hint", [("-z", "FILE.jsonl.gz"), ("-l", "--error-log"), ("-c", "give --url"),
-                                        ("--datapackages", "export datapackage")])
+                                        ("--datapackages", "export datapackage"), ("-s", "--resume"),
+                                        ("-m", "head -n MAX")])
 def test_ckanapi_options_we_do_not_have_get_a_hint(flag: str, hint: str) -> None:
     proc = cli(None, "--url", "http://127.0.0.1:1", "dump", "datasets", "--all", flag, "x", check=1)
     assert hint in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr

@@ -344,3 +344,23 @@ def test_a_search_solr_cannot_run_says_what_solr_said() -> None:
     error = error_from_answer(409, "CONFLICT", body, retry_after=None, action="package_search", url=None)
     assert isinstance(error, exc.SearchError) and error.error is not None and error.error["message"] == SOLR_DATE
     assert str(error) == "HTTP 409 package_search [Search Error]: Solr cannot run this search: Invalid Date String:'x'"
+
+
+def test_a_batch_line_is_an_action_or_says_why_not(tmp_path: Any) -> None:
+    from ckan_api_client.engines.batch import ActionLine, action_line
+
+    assert action_line({"action": " status_show "}, local_files=False) == ActionLine("status_show")
+    assert action_line({"action": "package_show", "data": {"id": "x"}}, local_files=False).ref == "x"
+    upload = tmp_path / "f.csv"
+    upload.write_text("a\n")
+    line = action_line({"action": "resource_create", "files": {"upload": str(upload)}}, local_files=True)
+    assert line.files == {"upload": str(upload)}
+    refusals = [({"action": "resource_create", "files": {"upload": str(upload)}}, False, "--local-files"),
+                ({"action": "resource_create", "files": {"upload": str(tmp_path / "gone")}}, True, "no such file"),
+                ({"action": "resource_create", "files": ["f.csv"]}, True, "files must map"),
+                ({"data": {}}, False, "names no action"), ({"action": 3}, False, "names no action"),
+                ({"action": "package_show", "data": ["x"]}, False, "must be a JSON object"),
+                ({"action": "status_show", "date": {}}, False, "unknown key 'date'")]
+    for record, local, says in refusals:
+        with pytest.raises(exc.InvalidInput, match=re.escape(says)):
+            action_line(record, local_files=local)

@@ -2,7 +2,7 @@
 
 | module | its commands |
 |---|---|
-| ``action`` | call any action (ckanapi's argument forms too) |
+| ``action`` | ``action``: call any action (ckanapi's argument forms too); ``batch``: many, from a file |
 | ``records`` | ``search``, ``dump``, ``load``, ``delete``: the bulk engine |
 | ``harvest`` | ``sync`` (a JSON Lines source), ``harvest`` (a DCAT catalogue), ``mirror`` (another portal) |
 | ``export`` | ``export dcat`` and ``export datapackage`` |

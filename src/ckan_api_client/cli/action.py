@@ -1,4 +1,4 @@
-"""``ckan-api-client action``: call any action, with ckanapi's argument forms."""
+"""``ckan-api-client action``: call any action, with ckanapi's argument forms; ``batch``: many, from a file."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from typing import Any
 
 import click
 
-from ..core.streams import open_input
-from .app import EXIT_OK, INPUT, Settings, main
-
-
+from ..core.streams import is_regular_target, open_input
+from ..engines.batch import batch as run_batch
+from .app import ERROR_LOG, EXIT_OK, INPUT, OUTPUT, Settings, finish, logged_report, main, progress_bar
 
 def parse_action_args(args: tuple[str, ...]) -> dict[str, Any]:
     """``key=value`` (a string), ``key:=json`` or ckanapi's ``key:json`` (any JSON), ``key@file`` (a file to upload)."""
@@ -87,3 +86,40 @@ def _read_object(path: Path) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise click.UsageError(f"{where} holds a JSON {type(value).__name__}: an action's data is one JSON object")
     return value
+
+
+@main.command()
+@click.option("-i", "--input", "-I", "input_path", type=INPUT, default="-", show_default=True,
+              help="JSON Lines of actions (.gz too; -: stdin).")
+@click.option("-o", "--output", type=OUTPUT, default="-", show_default=True,
+              help="Where each result goes, as JSON Lines in the input's order (.gz: gzip; -: stdout).")
+@click.option("--local-files", is_flag=True, help="Let lines upload files of this machine (\"files\": {...}).")
+@click.option("--resume", is_flag=True, help="Skip the lines a previous run finished; the results file goes on.")
+@click.option("--checkpoint", type=click.Path(path_type=Path), help="Checkpoint file (default: INPUT.checkpoint).")
+@ERROR_LOG
+@click.pass_obj
+def batch(settings: Settings, input_path: Path, output: Path, local_files: bool, resume: bool, checkpoint: Path | None,
+          error_log: Path | None) -> int:
+    """Run many actions, one per line: {"action": NAME, "data": {...}} (ckanapi's batch).
+
+    The lines run in order, one after another (a line may need what an earlier one made); -j N runs N
+    at once, for lines that do not depend on each other. A line may name files to upload,
+    {"files": {"upload": "data.csv"}}, with --local-files. Actions that may be repeated are retried
+    through faults; a write is sent once. A line that is not an action, or that the portal refuses, is
+    named (and kept with --error-log); the others run.
+
+    \b
+    Examples:
+      ckan-api-client batch -i actions.jsonl -o results.jsonl --error-log errors.jsonl
+      jq -c '{action: "package_patch", data: {id: .id, private: false}}' ids.jsonl | ckan-api-client -j 8 batch
+      ckan-api-client batch -i uploads.jsonl --local-files --resume
+    """
+    if str(input_path) == "-" and sys.stdin.isatty():
+        raise click.UsageError("batch reads its actions as JSON Lines from stdin: pipe them in, or give -i FILE")
+    root = click.get_current_context().find_root()
+    in_order = root.get_parameter_source("jobs") is click.core.ParameterSource.DEFAULT
+    with logged_report(error_log) as report, progress_bar(settings, "batch") as bar:
+        run_batch(settings.client(check_token=False), input_path, output, concurrency=1 if in_order else settings.jobs,
+                  resume=resume,
+                  checkpoint=checkpoint, local_files=local_files, progress=bar, report=report)
+    return finish(report, settings, data_on_stdout=not is_regular_target(output))

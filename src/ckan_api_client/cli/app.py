@@ -308,6 +308,11 @@ CKANAPI_HINTS = {
     "-l": "the log of failed records is --error-log FILE here",
     "--log": "the log of failed records is --error-log FILE here",
     "--datapackages": "Data Packages are written by 'ckan-api-client export datapackage'",
+    "-s": "ckanapi's -s/--start-record: --resume skips the lines a run finished (or start the file later: "
+          "tail -n +START FILE | ... -i -)",
+    "--start-record": "--resume skips the lines a run finished (or start the file later: tail -n +START FILE | ... -i -)",
+    "-m": "ckanapi's -m/--max-records: give fewer lines (head -n MAX FILE | ... -i -)",
+    "--max-records": "give fewer lines (head -n MAX FILE | ... -i -)",
     "-g": "send with GET: --get (on 'action')",
     "--get-request": "send with GET: --get (on 'action')",
 }

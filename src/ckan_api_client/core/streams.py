@@ -29,7 +29,7 @@ from ..exceptions import InvalidInput
 from . import codec
 
 __all__ = ["STDIO", "is_stdio", "open_bytes", "open_input", "read_jsonl", "BadLine", "not_a_record", "require_readable",
-           "TextOutput", "is_regular_target", "require_folder", "side_file", "part_path", "final_path"]
+           "Checkpoint", "TextOutput", "is_regular_target", "require_folder", "side_file", "part_path", "final_path"]
 
 STDIO = "-"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -233,6 +233,37 @@ def side_file(path: str | os.PathLike[str] | None, suffix: str) -> Path | None:
         return None
     target = final_path(path)
     return target.with_name(target.name + suffix)
+
+
+class Checkpoint:
+    """The line numbers of an input that are done, appended as they finish, so that a resumed run skips
+    them (``load`` and ``batch``): in ``NAME.checkpoint`` beside a regular input file, or a file given."""
+
+    def __init__(self, path: Path | None, resume: bool) -> None:
+        self.path = path
+        self.done: set[int] = set()
+        if path is not None and resume and path.exists():
+            self.done = {int(line) for line in path.read_text(encoding="utf-8").split() if line.isdigit()}
+        self._fh: IO[str] | None = open(path, "a" if resume else "w", encoding="utf-8") if path is not None else None
+
+    @classmethod
+    def beside(cls, source: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None,
+               resume: bool) -> Checkpoint:
+        """The checkpoint of ``source``: ``checkpoint`` when given, else beside it (none for stdin, whose
+        run cannot be resumed without one)."""
+        path = Path(checkpoint) if checkpoint else side_file(source, ".checkpoint")
+        if resume and path is None:
+            raise InvalidInput("resuming from standard input or a special file needs an explicit checkpoint file")
+        return cls(path, resume)
+
+    def mark(self, line: int) -> None:
+        if self._fh is not None:
+            self._fh.write(f"{line}\n")
+            self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
 
 
 def _complete_lines(path: Path) -> Iterator[tuple[str, Any]]:

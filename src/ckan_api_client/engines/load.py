@@ -10,14 +10,14 @@ function. One bad record never stops the run: it is reported with the record its
 from __future__ import annotations
 
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from ..blocking.client import CkanLowlevelClient
 from ..blocking.concurrency import run_concurrently
 from ..core import entities
 from ..core.objects import OBJECT_TYPES, diff, entity_of, owner_org_ref, portable_dataset, portable_group
 from ..core.operation import Call, Operation
-from ..core.streams import read_jsonl, side_file
+from ..core.streams import Checkpoint, read_jsonl
 from ..core.writes import CreateOutcome, create_resolving, repeated
 from ..exceptions import InvalidInput, ValidationError
 from .files import read_manifest
@@ -60,16 +60,13 @@ def load(client: CkanLowlevelClient, kind: str, path: str | Path, *, mode: str =
         raise InvalidInput(f"mode must be upsert, create or update, not {mode!r}")
     if files_dir is not None and entity != "dataset":
         raise InvalidInput("files are restored with datasets only")
-    checkpoint_path = Path(checkpoint) if checkpoint else side_file(path, ".checkpoint")
-    if resume and checkpoint_path is None:
-        raise InvalidInput("resuming a load from standard input or a special file needs an explicit checkpoint file")
     report = report or Report(f"load {kind}")
     report.operation = f"load {kind}"
     with Measure(report, client.transport):
         client.check_token()
         loader = Loader(client, entity, mode, default_organization, report,
                         read_manifest(files_dir) if files_dir is not None else {})
-        marks = Checkpoint(checkpoint_path, resume)
+        marks = Checkpoint.beside(path, checkpoint, resume)
         try:
             loader.run(path, marks, concurrency, progress)
         except KeyboardInterrupt:
@@ -77,26 +74,6 @@ def load(client: CkanLowlevelClient, kind: str, path: str | Path, *, mode: str =
         finally:
             marks.close()
     return report
-
-
-class Checkpoint:
-    """The line numbers of a load that are done, appended as they finish, so a resume skips them."""
-
-    def __init__(self, path: Path | None, resume: bool) -> None:
-        self.path = path
-        self.done: set[int] = set()
-        if path is not None and resume and path.exists():
-            self.done = {int(line) for line in path.read_text(encoding="utf-8").split() if line.isdigit()}
-        self._fh: IO[str] | None = open(path, "a" if resume else "w", encoding="utf-8") if path is not None else None
-
-    def mark(self, line: int) -> None:
-        if self._fh is not None:
-            self._fh.write(f"{line}\n")
-            self._fh.flush()
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
 
 
 class Loader:
