@@ -33,6 +33,13 @@ def test_action_with_values_json_and_files(ckan_stack: Stack, factory: Factory, 
     assert resource["url_type"] == "upload"
     shown = json.loads(cli(ckan_stack, "action", "--get", "package_show", f"id={name}").stdout)
     assert shown["resources"][0]["id"] == resource["id"]
+    # ckanapi's output forms: plain JSON on one line (its -j, --compact here), a list as JSON Lines (-J).
+    compact = cli(ckan_stack, "action", "package_show", f"id={name}", "--compact").stdout
+    assert compact.count("\n") == 1 and json.loads(compact)["id"] == created["id"]
+    listed = cli(ckan_stack, "action", "organization_list", "all_fields:=true", "-J").stdout.splitlines()
+    assert org["name"] in {json.loads(line)["name"] for line in listed}
+    jobs_not_json = cli(ckan_stack, "action", "package_show", f"id={name}", "-j", check=1).stderr
+    assert "--compact" in jobs_not_json and jobs_not_json.count("\n") == 1
 
 
 def test_errors_and_exit_codes(ckan_stack: Stack) -> None:

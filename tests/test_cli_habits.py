@@ -21,6 +21,8 @@ def test_global_options_move_in_front_of_the_subcommand() -> None:
     assert hoist_global_options(["--url", "U", "search", "--q", "x", "--timeout=5", "-j", "2"], main) == \
         ["--timeout=5", "-j", "2", "--url", "U", "search", "--q", "x"]
     assert hoist_global_options(["action", "x", "--", "--url", "y"], main) == ["action", "x", "--", "--url", "y"]
+    # A value missing at the end (ckanapi's `action NAME -j`) stays where it is: the command names it.
+    assert hoist_global_options(["action", "x", "-j"], main) == ["action", "x", "-j"]
     # The subcommand's own option of the same name stays its own: export dcat --profile is DCAT's profile.
     assert hoist_global_options(["export", "dcat", "--profile", "dcat-us", "--url", "U", "-o", "x"], main) == \
         ["--url", "U", "export", "dcat", "--profile", "dcat-us", "-o", "x"]

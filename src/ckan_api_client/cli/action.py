@@ -47,9 +47,12 @@ def _split(arg: str) -> tuple[str, str, str]:
               help="Send with GET (for side-effect-free actions).")
 @click.option("-i", "--input-json", "stdin_json", is_flag=True, help="Read the data as one JSON object from stdin.")
 @click.option("-I", "--input", "input_path", type=INPUT, help="Read the data as one JSON object from this file.")
+@click.option("--compact", "--output-json", "compact", is_flag=True, help="The result as JSON on one line.")
+@click.option("-J", "--jsonl", "--output-jsonl", "jsonl", is_flag=True,
+              help="A list result as JSON Lines, an item per line (other results on one line).")
 @click.pass_obj
 def action(settings: Settings, name: str, args: tuple[str, ...], use_get: bool, stdin_json: bool,
-           input_path: Path | None) -> int:
+           input_path: Path | None, compact: bool, jsonl: bool) -> int:
     """Call any action: key=value (a string), key:=json or key:json (any JSON), key@file (upload a file).
 
     \b
@@ -60,6 +63,7 @@ def action(settings: Settings, name: str, args: tuple[str, ...], use_get: bool, 
       ckan-api-client action package_patch id=my-data 'tags:=[{"name": "air"}]'
       ckan-api-client action resource_create package_id=my-data upload@data.csv
       echo '{"id": "my-data"}' | ckan-api-client action package_show -i
+      ckan-api-client action package_list -J | wc -l
     """
     data: dict[str, Any] = {}
     if stdin_json or input_path is not None:
@@ -69,7 +73,11 @@ def action(settings: Settings, name: str, args: tuple[str, ...], use_get: bool, 
     for key in files:
         del data[key]
     result = settings.client().call_action(name, data, method="GET" if use_get else "POST", files=files or None)
-    click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    if jsonl and isinstance(result, list):
+        for item in result:
+            click.echo(json.dumps(item, ensure_ascii=False))
+    else:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=None if compact or jsonl else 2))
     return EXIT_OK
 
 

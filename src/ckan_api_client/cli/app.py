@@ -283,6 +283,9 @@ def hoist_global_options(argv: list[str], group: click.Group) -> list[str]:
             continue
         if name in takes_value:
             width = 2 if takes_value[name] and "=" not in arg else 1
+            if index + width > len(argv):  # its value is missing (ckanapi's `action NAME -j`): click says so
+                rest.append(arg)
+                break
             (front if command is not None else rest).extend(argv[index:index + width])
             index += width
             continue
@@ -313,6 +316,7 @@ CKANAPI_HINTS = {
     "--start-record": "--resume skips the lines a run finished (or start the file later: tail -n +START FILE | ... -i -)",
     "-m": "ckanapi's -m/--max-records: give fewer lines (head -n MAX FILE | ... -i -)",
     "--max-records": "give fewer lines (head -n MAX FILE | ... -i -)",
+    "-j": "-j N is how many requests run at once (a number); ckanapi's 'action -j' (plain JSON) is --compact here",
     "-g": "send with GET: --get (on 'action')",
     "--get-request": "send with GET: --get (on 'action')",
 }
