@@ -181,6 +181,18 @@ def test_load_logs_bad_records_and_loads_the_good(ckan_stack: Stack, client: Cka
     assert only_new["counts"].get("created", 0) == 0 and only_new["failed"] == 6 and only_new["invalid"] == 3
 
 
+def test_a_dump_of_all_datasets_takes_drafts_when_asked(ckan_stack: Stack, factory: Factory) -> None:
+    org = factory.make_org()
+    public, draft = factory.make_dataset(org=org), factory.make_dataset(org=org, state="draft")
+    assert draft["state"] == "draft"
+    base = ["dump", "datasets", "--all", "--include-private", "--fq", f"owner_org:{org['id']}"]
+    assert [json.loads(line)["id"] for line in cli(ckan_stack, *base).stdout.splitlines()] == [public["id"]]
+    both = [json.loads(line)["id"] for line in cli(ckan_stack, *base, "--include-drafts").stdout.splitlines()]
+    assert both == sorted([public["id"], draft["id"]])
+    assert "--include-drafts widens" in cli(ckan_stack, "dump", "datasets", draft["id"], "--include-drafts",
+                                            check=1).stderr
+
+
 def test_batch_runs_a_file_of_actions_in_order_and_resumes(ckan_stack: Stack, client: CkanLowlevelClient,
                                                             factory: Factory, tmp_path: Path) -> None:
     org = factory.make_org()

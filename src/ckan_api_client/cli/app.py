@@ -316,6 +316,8 @@ CKANAPI_HINTS = {
     "--start-record": "--resume skips the lines a run finished (or start the file later: tail -n +START FILE | ... -i -)",
     "-m": "ckanapi's -m/--max-records: give fewer lines (head -n MAX FILE | ... -i -)",
     "--max-records": "give fewer lines (head -n MAX FILE | ... -i -)",
+    "--include-deleted": "deleted datasets leave CKAN's search index (unless ckan.search.remove_deleted_packages "
+                         "is false): dump them by id, 'dump datasets ID...'",
     "-j": "-j N is how many requests run at once (a number); ckanapi's 'action -j' (plain JSON) is --compact here",
     "-g": "send with GET: --get (on 'action')",
     "--get-request": "send with GET: --get (on 'action')",

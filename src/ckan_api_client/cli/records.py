@@ -65,13 +65,15 @@ def search(settings: Settings, terms: tuple[str, ...], query: str, fq: str | Non
               help="JSON Lines file (.gz: gzip; -: stdout).")
 @click.option("--fq", help="With --all datasets: only those matching this Solr filter, e.g. organization:my-org.")
 @click.option("--include-private", is_flag=True, help="With --all datasets: private ones too.")
+@click.option("--include-drafts", is_flag=True, help="With --all datasets: drafts too (those the token may edit).")
 @click.option("--resume", is_flag=True, help="Continue a dump that was cut off (from OUTPUT.part).")
 @click.option("--with-files", "files_dir", type=click.Path(path_type=Path, file_okay=False),
               help="Download resource files into this folder (load --with-files restores them).")
 @click.option("--overwrite-files", is_flag=True, help="Replace files that exist and differ.")
 @click.pass_obj
 def dump(settings: Settings, kind: str, ids: tuple[str, ...], all_: bool, output: Path, fq: str | None,
-         include_private: bool, resume: bool, files_dir: Path | None, overwrite_files: bool) -> int:
+         include_private: bool, include_drafts: bool, resume: bool, files_dir: Path | None,
+         overwrite_files: bool) -> int:
     """Write records as JSON Lines (to stdout, or a file), through the paged search (not one request per dataset).
 
     A file appears under its name only when complete; a dump cut short leaves OUTPUT.part, which
@@ -79,7 +81,7 @@ def dump(settings: Settings, kind: str, ids: tuple[str, ...], all_: bool, output
 
     \b
     Examples:
-      ckan-api-client dump datasets --all -o site.jsonl.gz --include-private
+      ckan-api-client dump datasets --all -o site.jsonl.gz --include-private --include-drafts
       ckan-api-client dump datasets --all --fq organization:my-org | gzip > part.jsonl.gz
       ckan-api-client dump datasets --all --with-files files/ -o site.jsonl
       ckan-api-client dump organizations --all -o orgs.jsonl -r https://demo.ckan.org
@@ -88,10 +90,13 @@ def dump(settings: Settings, kind: str, ids: tuple[str, ...], all_: bool, output
         raise click.UsageError("give either --all or some ids")
     if fq and not (all_ and kind == "datasets"):
         raise click.UsageError("--fq narrows `dump datasets --all` only")
+    if include_drafts and not (all_ and kind == "datasets"):
+        raise click.UsageError("--include-drafts widens `dump datasets --all` only (a dataset named is dumped "
+                               "whatever its state)")
     client = settings.client(check_token=False)  # checked by the dump while its first pages come
     with progress_bar(settings, f"dump {kind}", len(ids) or None) as bar:
         report = dump_records(client, kind, output, ids=list(ids) if ids else None, include_private=include_private,
-                              fq=fq, resume=resume, concurrency=settings.jobs, files_dir=files_dir,
+                              include_drafts=include_drafts, fq=fq, resume=resume, concurrency=settings.jobs, files_dir=files_dir,
                               overwrite_files=overwrite_files, progress=bar)
     return finish(report, settings, data_on_stdout=not is_regular_target(output))
 

@@ -13,7 +13,7 @@ import tempfile
 from concurrent.futures import Future
 from contextlib import closing, suppress
 from pathlib import Path
-from typing import IO, Any, Callable, Generator, Iterable, Iterator, Mapping
+from typing import IO, Any, Callable, Generator, Iterable, Iterator, Mapping, NamedTuple
 
 from ..blocking.client import CkanLowlevelClient
 from ..blocking.concurrency import Runner, alongside, run_concurrently
@@ -31,12 +31,14 @@ MAX_WALKS = 8
 
 
 def dump(client: CkanLowlevelClient, kind: str, path: str | Path, *, ids: Iterable[str] | None = None,
-         include_private: bool = False, fq: str | None = None, resume: bool = False, concurrency: int = 4,
+         include_private: bool = False, include_drafts: bool = False, fq: str | None = None, resume: bool = False,
+         concurrency: int = 4,
          files_dir: str | Path | None = None, overwrite_files: bool = False,
          progress: Progress | None = None, report: Report | None = None) -> Report:
     """Write datasets, organizations or groups as JSON Lines to ``path`` (gzip if it ends in .gz; ``-``: stdout).
 
-    ``ids`` names the records to dump (default: all). ``fq`` narrows a dump of all datasets. A regular
+    ``ids`` names the records to dump (default: all). ``fq`` narrows a dump of all datasets;
+    ``include_private`` and ``include_drafts`` widen it to what the token may see. A regular
     file appears under its name only when complete; ``resume`` continues a ``.part`` left by a run cut
     short, keeping what it holds. ``files_dir`` also downloads the datasets' resource files (see
     [`download_files`][ckan_api_client.engines.files.download_files]); the report's figures cover the whole
@@ -57,7 +59,8 @@ def dump(client: CkanLowlevelClient, kind: str, path: str | Path, *, ids: Iterab
         resources: list[tuple[Any, dict[str, Any]]] = []
         try:
             if ids is None and entity == "dataset":
-                lines = all_datasets(client, output, concurrency, include_private, fq, report, progress)
+                lines = all_datasets(client, output, concurrency, Visibility(include_private, include_drafts), fq,
+                                     report, progress)
             else:
                 lines = named_records(client, entity, output, ids, concurrency, report, progress)
             with closing(lines):  # on any failure the walks stop here, not when the collector finds them
@@ -94,7 +97,14 @@ def _json_line(record: Any) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-def all_datasets(client: CkanLowlevelClient, output: TextOutput, concurrency: int, include_private: bool,
+class Visibility(NamedTuple):
+    """Which datasets a search may return beyond the public, active ones (each needs a token that sees them)."""
+
+    include_private: bool = False
+    include_drafts: bool = False
+
+
+def all_datasets(client: CkanLowlevelClient, output: TextOutput, concurrency: int, visibility: Visibility,
                  fq: str | None, report: Report, progress: Progress | None
                  ) -> Generator[tuple[str, dict[str, Any] | None], None, None]:
     """Every dataset after the last one kept, as a JSON line (and the dataset, when it must be noted).
@@ -104,7 +114,7 @@ def all_datasets(client: CkanLowlevelClient, output: TextOutput, concurrency: in
     def count_for_the_bar() -> None:
         if progress is None or not progress.wants_total:
             return
-        query = {"rows": 0, "include_private": include_private, **({"fq": fq} if fq else {})}
+        query = {"rows": 0, **visibility._asdict(), **({"fq": fq} if fq else {})}
         with suppress(CkanError):  # only the bar needs it; a search that fails fails the walks too
             found = client.call_action("package_search", query)
             if isinstance(found, dict) and isinstance(found.get("count"), int):
@@ -113,7 +123,7 @@ def all_datasets(client: CkanLowlevelClient, output: TextOutput, concurrency: in
     last = max((str(i) for i, _ in output.kept_ids if isinstance(i, str)), default=None)
     spool_dir = Path(output.part).parent if output.part is not None else None
     with alongside(count_for_the_bar):
-        for line in walk_in_parallel(client, spool_dir, concurrency, include_private, fq, last, report, progress):
+        for line in walk_in_parallel(client, spool_dir, concurrency, visibility, fq, last, report, progress):
             yield line, (None if output.regular else json.loads(line))
 
 
@@ -139,7 +149,7 @@ def named_records(client: CkanLowlevelClient, entity: str, output: TextOutput, i
 
 
 def walk_in_parallel(client: CkanLowlevelClient, spool_dir: Path | None, concurrency: int,
-                     include_private: bool, fq: str | None, after: str | None, report: Report,
+                     visibility: Visibility, fq: str | None, after: str | None, report: Report,
                      progress: Progress | None) -> Iterator[str]:
     """Every dataset after ``after`` as a JSON line, in id order, fetched by several keyset walks at once.
 
@@ -153,7 +163,7 @@ def walk_in_parallel(client: CkanLowlevelClient, spool_dir: Path | None, concurr
 
     def walk(bounds: tuple[str | None, str | None]) -> IO[str]:
         spool = tempfile.TemporaryFile("w+", encoding="utf-8", dir=spool_dir, prefix=".dump-")
-        for page in client.search_pages(None, rows, fq=fq, include_private=include_private,
+        for page in client.search_pages(None, rows, fq=fq, **visibility._asdict(),
                                         **range_bounds(ranges, ranges.index(bounds))):
             if walks.stopping.is_set():
                 break  # another range failed, or the dump was stopped: this walk is not needed
