@@ -181,7 +181,8 @@ def test_load_logs_bad_records_and_loads_the_good(ckan_stack: Stack, client: Cka
     assert only_new["counts"].get("created", 0) == 0 and only_new["failed"] == 6 and only_new["invalid"] == 3
 
 
-def test_a_dump_of_all_datasets_takes_drafts_when_asked(ckan_stack: Stack, factory: Factory) -> None:
+def test_a_dump_of_all_datasets_takes_drafts_and_a_load_keeps_them_drafts(
+        ckan_stack: Stack, client: CkanLowlevelClient, factory: Factory, tmp_path: Path) -> None:
     org = factory.make_org()
     public, draft = factory.make_dataset(org=org), factory.make_dataset(org=org, state="draft")
     assert draft["state"] == "draft"
@@ -191,6 +192,20 @@ def test_a_dump_of_all_datasets_takes_drafts_when_asked(ckan_stack: Stack, facto
     assert both == sorted([public["id"], draft["id"]])
     assert "--include-drafts widens" in cli(ckan_stack, "dump", "datasets", draft["id"], "--include-drafts",
                                             check=1).stderr
+    # Loaded again (here under other names), a draft stays a draft, not published; published at the
+    # source, its copy follows on the next load.
+    dumped = {d["id"]: d for d in map(json.loads, cli(ckan_stack, *base, "--include-drafts").stdout.splitlines())}
+    copies = {i: {**d, "name": d["name"] + "-copy"} for i, d in dumped.items()}
+    for record in copies.values():
+        factory.track_dataset(record["name"])
+    records = tmp_path / "copies.jsonl"
+    records.write_text("".join(json.dumps(r) + "\n" for r in copies.values()), encoding="utf-8")
+    cli(ckan_stack, "load", "datasets", "-i", str(records))
+    assert client.get_dataset(copies[draft["id"]]["name"])["state"] == "draft"
+    assert client.get_dataset(copies[public["id"]]["name"])["state"] == "active"
+    records.write_text(json.dumps({**copies[draft["id"]], "state": "active"}) + "\n", encoding="utf-8")
+    assert json.loads(cli(ckan_stack, "load", "datasets", "-i", str(records)).stdout)["counts"] == {"updated": 1}
+    assert client.get_dataset(copies[draft["id"]]["name"])["state"] == "active"
 
 
 def test_batch_runs_a_file_of_actions_in_order_and_resumes(ckan_stack: Stack, client: CkanLowlevelClient,

@@ -159,3 +159,15 @@ def test_diff_sees_a_changed_title(data: dict[str, Any], title: str) -> None:
                                     for e in (None, "", [], {})) else d.get("title")
 
     assert (diff(changed, data) == []) == (shown(changed) == shown(data))
+
+
+def test_a_draft_stays_a_draft_and_a_change_of_state_is_a_change() -> None:
+    from ckan_api_client.core.objects import portable_dataset
+
+    draft = {"id": "x", "name": "d", "state": "draft", "metadata_modified": "2026-01-01T00:00:00"}
+    assert portable_dataset(draft) == {"name": "d", "state": "draft", "groups": [], "tags": []}
+    active = {"name": "d", "state": "active"}
+    assert diff(portable_dataset({**draft, "state": "active"}), {**draft}, Dataset)  # published at the source
+    assert not diff(active, {**draft, "state": "active"}, Dataset)
+    assert not diff({"name": "d"}, draft, Dataset)  # a record that says nothing of its state leaves it be
+    assert "state" not in portable_dataset({**draft, "state": "deleted"})

@@ -260,7 +260,9 @@ class Dataset(ApiObject):
     SERVER_MANAGED: ClassVar[frozenset[str]] = frozenset({
         "id", "metadata_created", "metadata_modified", "revision_id", "revision_timestamp", "creator_user_id",
         "num_resources", "num_tags", "organization", "isopen", "license_title", "license_url",
-        "relationships_as_object", "relationships_as_subject", "tracking_summary", "state", "display_name"})
+        "relationships_as_object", "relationships_as_subject", "tracking_summary", "display_name"})
+    SERVER_FILLED: ClassVar[frozenset[str]] = frozenset({"state"})
+    """A dataset is active unless it says it is a draft (or deleted): compared when the desired side says."""
     DEFAULTS: ClassVar[Mapping[str, Any]] = {"type": "dataset", "private": False}
 
     id: str | None = None
@@ -484,13 +486,16 @@ def format_diff(changes: list[Change]) -> str:
 def portable_dataset(record: Mapping[str, Any]) -> dict[str, Any]:
     """A dataset dict from one site, ready to write to another.
 
-    Server-managed fields go; the organization is named by name (not by the source site's id,
-    which means nothing elsewhere); groups and tags become ``{"name": ...}``; resources lose their
-    server fields, and an uploaded file becomes a link to where it lives on the source site.
+    Server-managed fields go; the state stays (a draft is copied as a draft, not published); the
+    organization is named by name (not by the source site's id, which means nothing elsewhere); groups
+    and tags become ``{"name": ...}``; resources lose their server fields, and an uploaded file becomes
+    a link to where it lives on the source site.
     """
     if not isinstance(record, Mapping):
         raise InvalidInput(f"a dataset must be a dict, not {type(record).__name__}")
     out = {k: copy.deepcopy(v) for k, v in record.items() if k not in Dataset.SERVER_MANAGED}
+    if out.get("state") not in ("active", "draft"):  # a deleted record is written as a live one, as before
+        out.pop("state", None)
     org = record.get("organization")
     if isinstance(org, Mapping) and isinstance(org.get("name"), str):
         out["owner_org"] = org["name"]
