@@ -82,10 +82,12 @@ def batch(client: CkanLowlevelClient, path: str | Path, output: str | Path = "-"
             failure = Failure.of_line("batch", None, number, value)
             if failure is None:
                 try:
-                    yield number, value, action_line(value, local_files=local_files)
-                    continue
+                    line = action_line(value, local_files=local_files)
                 except InvalidInput as error:
                     failure = Failure.of("batch", None, error, line=number, record=value)
+                else:
+                    yield number, value, line
+                    continue
             report.add(failure)
             if progress is not None:
                 progress.advance(1)
