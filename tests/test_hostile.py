@@ -291,3 +291,22 @@ def test_every_spelling_of_the_token_is_masked_in_errors(mode: str) -> None:
 def test_a_user_agent_no_header_can_carry_is_refused(mode: str) -> None:
     with pytest.raises(exc.InvalidInput, match="User-Agent"):
         make_client(mode, "http://127.0.0.1:1", user_agent="me\r\nX-Injected: 1")
+
+
+def test_a_batch_sends_a_write_once_and_says_when_its_outcome_is_unknown(tmp_path: Path) -> None:
+    import json
+
+    from cli_runner import cli
+
+    # Every answer is lost: the connection closes once the request is read.
+    with ScriptedServer(lambda request: Reply(drop=True)) as server:
+        actions = tmp_path / "actions.jsonl"
+        actions.write_text(json.dumps({"action": "package_patch", "data": {"id": "x", "title": "T"}}) + "\n" +
+                           json.dumps({"action": "package_show", "data": {"id": "x"}}) + "\n")
+        run = cli(None, "--url", server.url, "--retries", "2", "batch", "-i", str(actions), check=3)
+        sent = [r.path.rsplit("/", 1)[-1] for r in server.requests]
+    assert sent.count("package_patch") == 1 and sent.count("package_show") == 3  # a read is tried again
+    failures = [line for line in run.stderr.splitlines() if line.startswith("failed: ")]
+    assert "package_patch x" in failures[0] and "the write may have been applied" in failures[0]
+    assert "package_show x" in failures[1] and "may have been applied" not in failures[1]
+    assert (tmp_path / "actions.jsonl.checkpoint").read_text() == ""  # neither line is done

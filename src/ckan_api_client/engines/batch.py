@@ -20,8 +20,9 @@ from typing import Any, Iterator
 
 from ..blocking.client import CkanLowlevelClient
 from ..blocking.concurrency import run_concurrently
+from ..core.calls import is_read_only
 from ..core.streams import Checkpoint, TextOutput, read_jsonl
-from ..exceptions import InvalidInput
+from ..exceptions import InvalidInput, outcome_unknown
 from .report import Failure, Interrupted, Measure, Progress, Report
 
 __all__ = ["batch", "ActionLine", "action_line"]
@@ -105,7 +106,10 @@ def batch(client: CkanLowlevelClient, path: str | Path, output: str | Path = "-"
                 for (number, record, line), outcome in run_concurrently(tasks(), call, concurrency=concurrency,
                                                                         ordered=True):
                     if isinstance(outcome, Exception):
-                        report.add(Failure.of(line.action, line.ref, outcome, line=number, record=record))
+                        failure = Failure.of(line.action, line.ref, outcome, line=number, record=record)
+                        if not is_read_only(line.action) and outcome_unknown(outcome):
+                            failure.reason += " (the write may have been applied: look before running it again)"
+                        report.add(failure)
                     else:
                         results.write({"line": number, "action": line.action, "result": outcome})
                         report.count(line.action)
