@@ -75,26 +75,27 @@ def batch(client: CkanLowlevelClient, path: str | Path, output: str | Path = "-"
     report.operation = "batch"
     marks = Checkpoint.beside(path, checkpoint, resume)
 
-    def tasks() -> Iterator[tuple[int, dict[str, Any], ActionLine]]:
+    def read(number: int, value: Any) -> ActionLine | Failure:
+        """The line's action, or why it has none (reported in its turn, in the input's order)."""
+        failure = Failure.of_line("batch", None, number, value)
+        if failure is not None:
+            return failure
+        try:
+            return action_line(value, local_files=local_files)
+        except InvalidInput as error:
+            return Failure.of("batch", None, error, line=number, record=value)
+
+    def tasks() -> Iterator[tuple[int, Any, ActionLine | Failure]]:
         for number, value in read_jsonl(path):
             if number in marks.done:
                 report.count("skipped (done before)")
-                continue
-            failure = Failure.of_line("batch", None, number, value)
-            if failure is None:
-                try:
-                    line = action_line(value, local_files=local_files)
-                except InvalidInput as error:
-                    failure = Failure.of("batch", None, error, line=number, record=value)
-                else:
-                    yield number, value, line
-                    continue
-            report.add(failure)
-            if progress is not None:
-                progress.advance(1)
+            else:
+                yield number, value, read(number, value)
 
-    def call(task: tuple[int, dict[str, Any], ActionLine]) -> Any:
+    def call(task: tuple[int, Any, ActionLine | Failure]) -> Any:
         line = task[2]
+        if isinstance(line, Failure):
+            return None
         return client.call_action(line.action, line.data, files=dict(line.files) or None)
 
     with Measure(report, client.transport):
@@ -105,7 +106,9 @@ def batch(client: CkanLowlevelClient, path: str | Path, output: str | Path = "-"
             try:
                 for (number, record, line), outcome in run_concurrently(tasks(), call, concurrency=concurrency,
                                                                         ordered=True):
-                    if isinstance(outcome, Exception):
+                    if isinstance(line, Failure):
+                        report.add(line)
+                    elif isinstance(outcome, Exception):
                         failure = Failure.of(line.action, line.ref, outcome, line=number, record=record)
                         if not is_read_only(line.action) and outcome_unknown(outcome):
                             failure.reason += " (the write may have been applied: look before running it again)"
