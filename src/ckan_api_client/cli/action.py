@@ -13,6 +13,7 @@ from ..core.streams import is_regular_target, open_input
 from ..engines.batch import batch as run_batch
 from .app import ERROR_LOG, EXIT_OK, INPUT, OUTPUT, Settings, finish, logged_report, main, progress_bar
 
+
 def parse_action_args(args: tuple[str, ...]) -> dict[str, Any]:
     """``key=value`` (a string), ``key:=json`` or ckanapi's ``key:json`` (any JSON), ``key@file`` (a file to upload)."""
     data: dict[str, Any] = {}
@@ -128,6 +129,5 @@ def batch(settings: Settings, input_path: Path, output: Path, local_files: bool,
     in_order = root.get_parameter_source("jobs") is click.core.ParameterSource.DEFAULT
     with logged_report(error_log) as report, progress_bar(settings, "batch") as bar:
         run_batch(settings.client(check_token=False), input_path, output, concurrency=1 if in_order else settings.jobs,
-                  resume=resume,
-                  checkpoint=checkpoint, local_files=local_files, progress=bar, report=report)
+                  resume=resume, checkpoint=checkpoint, local_files=local_files, progress=bar, report=report)
     return finish(report, settings, data_on_stdout=not is_regular_target(output))

@@ -32,8 +32,7 @@ MAX_WALKS = 8
 
 def dump(client: CkanLowlevelClient, kind: str, path: str | Path, *, ids: Iterable[str] | None = None,
          include_private: bool = False, include_drafts: bool = False, fq: str | None = None, resume: bool = False,
-         concurrency: int = 4,
-         files_dir: str | Path | None = None, overwrite_files: bool = False,
+         concurrency: int = 4, files_dir: str | Path | None = None, overwrite_files: bool = False,
          progress: Progress | None = None, report: Report | None = None) -> Report:
     """Write datasets, organizations or groups as JSON Lines to ``path`` (gzip if it ends in .gz; ``-``: stdout).
 
