@@ -313,7 +313,8 @@ CKANAPI_HINTS = {
     "--datapackages": "Data Packages are written by 'ckan-api-client export datapackage'",
     "-s": "ckanapi's -s/--start-record: --resume skips the lines a run finished (or start the file later: "
           "tail -n +START FILE | ... -i -)",
-    "--start-record": "--resume skips the lines a run finished (or start the file later: tail -n +START FILE | ... -i -)",
+    "--start-record": "--resume skips the lines a run finished (or start the file later: "
+                      "tail -n +START FILE | ... -i -)",
     "-m": "ckanapi's -m/--max-records: give fewer lines (head -n MAX FILE | ... -i -)",
     "--max-records": "give fewer lines (head -n MAX FILE | ... -i -)",
     "--include-deleted": "deleted datasets leave CKAN's search index (unless ckan.search.remove_deleted_packages "

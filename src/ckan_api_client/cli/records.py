@@ -96,8 +96,8 @@ def dump(settings: Settings, kind: str, ids: tuple[str, ...], all_: bool, output
     client = settings.client(check_token=False)  # checked by the dump while its first pages come
     with progress_bar(settings, f"dump {kind}", len(ids) or None) as bar:
         report = dump_records(client, kind, output, ids=list(ids) if ids else None, include_private=include_private,
-                              include_drafts=include_drafts, fq=fq, resume=resume, concurrency=settings.jobs, files_dir=files_dir,
-                              overwrite_files=overwrite_files, progress=bar)
+                              include_drafts=include_drafts, fq=fq, resume=resume, concurrency=settings.jobs,
+                              files_dir=files_dir, overwrite_files=overwrite_files, progress=bar)
     return finish(report, settings, data_on_stdout=not is_regular_target(output))
 
 

@@ -83,8 +83,9 @@ class Mirror:
     ``name`` names this mirror on the destination (ownership markers and state; default
     ``mirror:<source host and path>``). ``fq`` or ``organization`` mirror a part of the source (the copies
     are then owned as ``<name> [<part>]``); ``include_private`` also private datasets and drafts (the source
-    key must see them; a draft is copied as a draft, and published when the source publishes it). ``retry_conflicts`` tries again the datasets that met a lasting conflict though
-    their source did not change; ``refresh_groups`` compares every organization and group again.
+    key must see them; a draft is copied as a draft, and published when the source publishes it).
+    ``retry_conflicts`` tries again the datasets that met a lasting conflict though their source did not
+    change; ``refresh_groups`` compares every organization and group again.
     """
 
     def __init__(self, source: CkanLowlevelClient, destination: CkanLowlevelClient, *, name: str | None = None,
